@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test` (see README).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(INSTALLED)
+
+# torch first and pinned: with 2.13.0 in place, nothing else can pull a (CUDA) torch from the index.
+$(INSTALLED): requirements.txt constraints.txt standalone/pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, got {sys.version}"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt -e ./standalone
+	touch $@
+
+demo: setup
+	$(BIN)/python standalone/examples/ffm_vs_gru.py --out figures/demo
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

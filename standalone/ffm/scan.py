@@ -1,0 +1,158 @@
+"""Parallel form of the FFM aggregator recurrence (the paper's FFA, Eq. 2 with resets).
+
+    S_t = gamma * S_{t-1} * (1 - r_t) + u_t 1_c^T,    S_{-1} = s0,    gamma = exp(a 1_c^T + i 1_m w^T)
+
+u_t is real [m], S_t and gamma complex [m, c]. All S_t are computed at once by a two-level scan:
+
+1. Time is split into chunks of length L. Inside a chunk, the state started from zero is a matrix
+   product with the lower-triangular decay matrix D[t, k] = gamma^(t-k), t >= k. |gamma| <= 1 and the
+   lags are below L, so nothing overflows whatever the decay a: there is no gamma^(-t) rescaling.
+2. The states carried into the chunks obey the same recurrence one level up: decay gamma^L (zero for a
+   chunk holding a reset), chunk-end states as inputs. There are only T/L of them, so a log-depth
+   (Hillis-Steele) scan computes them with products of decays only, never inverses, in complex128:
+   this level carries every long-range interaction (gradients with respect to w sum phase errors
+   over the whole sequence), and it is L times smaller than the states.
+3. The carried-in state's contribution gamma^(t+1) C_n enters the chunk product as extra columns, so
+   without resets a chunk costs one real batched matmul; with resets, the part of each chunk state
+   that predates the reset is subtracted (chunk-local, so the cancellation is bounded by L steps).
+
+Complex numbers are handled as real (re, im) pairs so the heavy work is real BLAS; the small decay
+tables are built in float64 (phases w * t lose precision in float32) and cast to float32.
+"""
+
+import torch
+
+CHUNK_SIZE = 16
+
+
+def decay_powers(log_gamma: torch.Tensor, exponents: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """gamma^j as complex `dtype` [*exponents.shape, m, c] from complex128 log_gamma [m, c]."""
+    j = exponents.to(dtype=torch.float64, device=log_gamma.device)
+    return torch.exp(j[..., None, None] * log_gamma).to(dtype)
+
+
+def chunked_scan(
+    u: torch.Tensor,
+    log_gamma: torch.Tensor,
+    state: torch.Tensor,
+    resets: torch.Tensor | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> torch.Tensor:
+    """All states S_0..S_{T-1} of the recurrence above.
+
+    Args:
+        u: real [B, T, m], the input added to all c traces of its row.
+        log_gamma: complex128 [m, c], a + i w.
+        state: complex [B, m, c] of u's precision, the state before the first step.
+        resets: optional bool [B, T]; True zeroes the state before u_t is added.
+        chunk_size: L.
+    Returns:
+        complex [B, T, m, c] of u's precision (complex64 for float32).
+    """
+    batch, steps, m = u.shape
+    dtype = u.dtype.to_complex()
+    c = log_gamma.shape[-1]
+    length = chunk_size
+    chunks = -(-steps // length)
+    pad = chunks * length - steps
+    if pad:
+        u = torch.nn.functional.pad(u, (0, 0, 0, pad))
+        if resets is not None:
+            resets = torch.nn.functional.pad(resets, (0, pad))
+    rows = batch * chunks
+
+    position = torch.arange(length, device=u.device)
+    lag = position[None, :] - position[:, None]  # [k, t] = t - k
+    within = torch.view_as_real(decay_powers(log_gamma, lag.clamp(min=0), dtype))  # [k, t, m, c, 2]
+    within = (within * (lag >= 0)[:, :, None, None, None]).permute(2, 0, 1, 3, 4)
+    within = within.reshape(m, length, length * 2 * c)
+    carry_in = _complex_product_matrix(decay_powers(log_gamma, position + 1, dtype))  # [t, m, 2c, 2c]
+    carry_in = carry_in.permute(1, 2, 0, 3).reshape(m, 2 * c, length * 2 * c)
+    inputs = u.reshape(rows, length, m).permute(2, 0, 1)  # [m, rows, k]
+    chunk_decay = decay_powers(log_gamma, torch.tensor(length), torch.complex128)
+
+    if resets is None:
+        ends = torch.bmm(inputs, within[:, :, -2 * c :])  # [m, rows, 2c]: chunk ends from zero
+        carried = _carried_states(ends, chunk_decay, state, None, batch, chunks)
+        out = torch.bmm(torch.cat([inputs, carried], -1), torch.cat([within, carry_in], 1))
+    else:
+        resets = resets.reshape(rows, length)
+        local = torch.bmm(inputs, within).view(m, rows, length, c, 2)
+        local = _cut_at_resets(local, log_gamma, resets)
+        ends = local[:, :, -1].reshape(m, rows, 2 * c)
+        chunk_resets = resets.any(-1).view(batch, chunks)
+        carried = _carried_states(ends, chunk_decay, state, chunk_resets, batch, chunks)
+        from_carry = torch.bmm(carried, carry_in).view(m, rows, length, c, 2)
+        keep = resets.cumsum(-1) == 0  # no reset yet in the chunk: the carried state still counts
+        out = local + from_carry * keep[None, :, :, None, None]
+
+    out = out.view(m, batch, chunks * length, c, 2).permute(1, 2, 0, 3, 4)
+    return torch.view_as_complex(out[:, :steps].contiguous())
+
+
+def _complex_product_matrix(z: torch.Tensor) -> torch.Tensor:
+    """Real [.., m, 2c, 2c] matrices M with (s @ M) = z * s for s, z complex [.., m, c] as (c, re/im) pairs."""
+    *lead, m, c = z.shape
+    re, im = torch.view_as_real(z).unbind(-1)
+    # (s_re + i s_im)(re + i im): s_re -> (re, im), s_im -> (-im, re)
+    block = torch.stack([torch.stack([re, im], -1), torch.stack([-im, re], -1)], -2)
+    eye = torch.eye(c, dtype=re.dtype, device=re.device)
+    return torch.einsum("...cab,dc->...dacb", block, eye).reshape(*lead, m, 2 * c, 2 * c)
+
+
+def _carried_states(
+    ends: torch.Tensor,
+    chunk_decay: torch.Tensor,
+    state: torch.Tensor,
+    chunk_resets: torch.Tensor | None,
+    batch: int,
+    chunks: int,
+) -> torch.Tensor:
+    """States entering each chunk, real [m, rows, 2c]: C_0 = s0, C_n = A_{n-1} C_{n-1} + E_{n-1}.
+
+    E_n is chunk n's end state from zero, A_n = gamma^L (complex128), or 0 if chunk n holds a reset.
+    """
+    m, c = state.shape[1:]
+    ends = torch.view_as_complex(ends.view(m, batch, chunks, c, 2)).permute(1, 2, 0, 3)
+    inputs = torch.cat([state[:, None], ends[:, :-1]], 1).to(torch.complex128)  # [B, chunks, m, c]
+    decays = chunk_decay.expand(batch, chunks, m, c)
+    if chunk_resets is not None:
+        decays = decays * ~chunk_resets[:, :, None, None]
+    decays = torch.cat([torch.zeros_like(decays[:, :1]), decays[:, :-1]], 1)
+    carried = log_depth_scan(inputs, decays).to(state.dtype)
+    return torch.view_as_real(carried).permute(2, 0, 1, 3, 4).reshape(m, batch * chunks, 2 * c)
+
+
+def log_depth_scan(x: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
+    """Hillis-Steele inclusive scan of S_n = decay_n * S_{n-1} + x_n along dim 1 (S_{-1} = 0).
+
+    ceil(log2 N) rounds; each combines element n with element n - d using only products of decays.
+    """
+    steps = x.shape[1]
+    distance = 1
+    while distance < steps:
+        x = x + decay * _shift(x, distance)
+        decay = decay * _shift(decay, distance)  # entries n < 2d are final and never read again
+        distance *= 2
+    return x
+
+
+def _shift(x: torch.Tensor, distance: int) -> torch.Tensor:
+    """x moved `distance` steps later along dim 1, zeros entering."""
+    return torch.nn.functional.pad(x[:, :-distance], (0, 0, 0, 0, distance, 0))
+
+
+def _cut_at_resets(local: torch.Tensor, log_gamma: torch.Tensor, resets: torch.Tensor) -> torch.Tensor:
+    """Remove from zero-started chunk states what came before the last reset at or before t.
+
+    With s that reset's position: S_t = L_t - gamma^(t-s+1) L_{s-1}, L the chunk states from zero and
+    L_{-1} = 0 (a reset at s = 0, or none, removes nothing here).
+    """
+    length = resets.shape[1]
+    position = torch.arange(length, device=resets.device)
+    start = torch.where(resets, position, 0).cummax(-1).values  # [rows, L]
+    states = torch.view_as_complex(local)  # [m, rows, L, c]
+    shifted = torch.nn.functional.pad(states, (0, 0, 1, 0))  # index s holds L_{s-1}
+    before = torch.take_along_dim(shifted, start[None, :, :, None], dim=2)
+    decay = decay_powers(log_gamma, position - start + 1, states.dtype).permute(2, 0, 1, 3)  # [m, rows, L, c]
+    return torch.view_as_real(states - decay * before)

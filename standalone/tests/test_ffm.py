@@ -1,0 +1,185 @@
+"""FFM layer: the paper's equations, state handling, ablation flags, errors and deployment paths."""
+
+import pytest
+import torch
+from reference import loop_states
+
+from ffm import FFM
+
+
+def make_ffm(**kwargs) -> FFM:
+    torch.manual_seed(0)
+    return FFM(input_size=5, hidden_size=6, context_size=3, output_size=7, **kwargs)
+
+
+def reference_output(ffm: FFM, x: torch.Tensor, state: torch.Tensor, resets=None) -> torch.Tensor:
+    """y_t written out from the paper's equations with separate weight blocks and a float64 loop."""
+    out = ffm.output_size
+    weight, bias = ffm.pre.weight, ffm.pre.bias
+    blocks = iter(torch.split(torch.arange(weight.shape[0]), ffm._split))
+    linear = lambda rows: x @ weight[rows].T + bias[rows]  # noqa: E731
+    u = linear(next(blocks))
+    if ffm.input_gate:
+        u = u * torch.sigmoid(linear(next(blocks)))
+    skip = linear(next(blocks))
+    states = loop_states(u, ffm.ffa.a.clamp(max=0), ffm.ffa.w, state, resets).to(torch.complex64)
+    z = torch.nn.functional.layer_norm(ffm.mix(torch.stack([states.real, states.imag], -1).flatten(-3)), (out,))
+    if not ffm.output_gate:
+        return z + skip
+    gate = torch.sigmoid(linear(next(blocks)))
+    return z * gate + skip * (1 - gate)
+
+
+def test_forward_matches_paper_equations():
+    ffm = make_ffm()
+    x = torch.randn(3, 40, 5)
+    state = torch.randn(3, 6, 3, dtype=torch.complex64)
+    resets = torch.rand(3, 40) < 0.1
+    with torch.no_grad():
+        y, final = ffm(x, state, resets)
+        expected = reference_output(ffm, x, state, resets)
+    assert y.shape == (3, 40, 7) and final.shape == (3, 6, 3) and final.dtype == torch.complex64
+    torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_memory_size_defaults_to_hidden_size_and_paper_initialisation():
+    ffm = FFM(input_size=4, hidden_size=8, context_size=2, output_size=3, min_period=2, max_period=100)
+    assert ffm.memory_size == 8 and ffm.initial_state(5).shape == (5, 8, 2)
+    ln_one_percent = torch.log(torch.tensor(0.01))
+    torch.testing.assert_close(ffm.ffa.a, torch.linspace(ln_one_percent / 2, ln_one_percent / 100, 8))
+    torch.testing.assert_close(ln_one_percent / ffm.ffa.a[[0, -1]], torch.tensor([2.0, 100.0]))
+    torch.testing.assert_close(2 * torch.pi / ffm.ffa.w, torch.tensor([2.0, 100.0]))
+    assert FFM(4, 8, 2, 3, memory_size=5).memory_size == 5
+
+
+def test_unbatched_input_equals_batch_of_one():
+    ffm = make_ffm()
+    x = torch.randn(20, 5)
+    state = torch.randn(6, 3, dtype=torch.complex64)
+    with torch.no_grad():
+        y, final = ffm(x, state)
+        y1, final1 = ffm(x[None], state[None])
+    torch.testing.assert_close(y, y1[0])
+    torch.testing.assert_close(final, final1[0])
+
+
+def test_single_steps_equal_one_parallel_pass():
+    ffm = make_ffm()
+    x = torch.randn(2, 30, 5)
+    with torch.no_grad():
+        parallel, final = ffm(x)
+        state, steps = None, []
+        for t in range(30):
+            y, state = ffm(x[:, t : t + 1], state)
+            steps.append(y)
+    torch.testing.assert_close(torch.cat(steps, 1), parallel, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state, final, rtol=1e-5, atol=1e-5)
+
+
+def test_resets_pack_episodes_without_padding():
+    """One packed row with resets == each episode run on its own from a zero state."""
+    ffm = make_ffm()
+    lengths = [7, 1, 40, 12]
+    x = torch.randn(sum(lengths), 5)
+    resets = torch.zeros(sum(lengths), dtype=torch.bool)
+    resets[torch.tensor([0, *lengths[:-1]]).cumsum(0)] = True
+    with torch.no_grad():
+        packed, _ = ffm(x, torch.randn(6, 3, dtype=torch.complex64), resets)
+        separate = torch.cat([ffm(episode)[0] for episode in x.split(lengths)])
+    torch.testing.assert_close(packed, separate, rtol=1e-5, atol=1e-5)
+
+
+def gradient_of(ffm: FFM, name: str):
+    x = torch.randn(2, 20, 5)
+    ffm(x)[0].square().sum().backward()
+    return dict(ffm.named_parameters()).get(name)
+
+
+def test_ablation_no_learn_decay_and_no_learn_oscillate_freeze_at_init():
+    baseline = make_ffm()
+    for flag, name in [("learn_decay", "a"), ("learn_oscillate", "w")]:
+        ffm = make_ffm(**{flag: False})
+        assert gradient_of(ffm, f"ffa.{name}") is None
+        assert isinstance(getattr(ffm.ffa, name), torch.Tensor) and name in dict(ffm.ffa.named_buffers())
+        torch.testing.assert_close(getattr(ffm.ffa, name), getattr(baseline.ffa, name))
+    assert gradient_of(make_ffm(), "ffa.a").abs().sum() > 0
+    assert gradient_of(make_ffm(), "ffa.w").abs().sum() > 0
+
+
+def test_ablation_no_decay_never_forgets_and_no_oscillate_is_real():
+    u = torch.ones(1, 50, 6)
+    ffa = make_ffm(decay=False, oscillate=False).ffa
+    with torch.no_grad():
+        states = ffa(u, ffa.initial_state(1))
+    torch.testing.assert_close(states.real[0, :, 0, 0], torch.arange(1.0, 51.0))  # a = 0, w = 0: a running sum
+    assert make_ffm(oscillate=False).ffa(u, ffa.initial_state(1)).imag.abs().max() == 0
+    assert make_ffm().ffa(u, ffa.initial_state(1)).imag.abs().max() > 0
+
+
+@pytest.mark.parametrize("flag", ["input_gate", "output_gate"])
+def test_ablation_gates(flag):
+    ffm = make_ffm(**{flag: False})
+    assert ffm.pre.out_features == make_ffm().pre.out_features - (6 if flag == "input_gate" else 7)
+    x, state = torch.randn(2, 9, 5), torch.randn(2, 6, 3, dtype=torch.complex64)
+    with torch.no_grad():
+        torch.testing.assert_close(ffm(x, state)[0], reference_output(ffm, x, state), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda f: f(torch.randn(2, 3, 4, 5)), r"expected x of shape \[B, T, 5\] or \[T, 5\], got \[2, 3, 4, 5\]"),
+        (lambda f: f(torch.randn(2, 3, 4)), r"got \[2, 3, 4\]"),
+        (lambda f: f(torch.randn(2, 3, 5), torch.zeros(2, 6, 4, dtype=torch.complex64)), r"\[2, 6, 3\].*got \[2, 6, 4\]"),
+        (lambda f: f(torch.randn(2, 3, 5), torch.zeros(2, 6, 3)), r"complex64, got \[2, 6, 3\] torch.float32"),
+        (lambda f: f(torch.randn(3, 5), torch.zeros(2, 6, 3, dtype=torch.complex64)), r"\[6, 3\].*got \[2, 6, 3\]"),
+        (lambda f: f(torch.randn(2, 3, 5), None, torch.zeros(2, 4, dtype=torch.bool)), r"\[2, 3\].*got \[2, 4\]"),
+        (lambda f: f(torch.randn(2, 3, 5), None, torch.zeros(2, 3)), r"torch.bool, got \[2, 3\] torch.float32"),
+        (lambda f: f(torch.randn(3, 5), None, torch.zeros(4, dtype=torch.bool)), r"\[T\] = \[3\].*got \[4\]"),
+    ],
+)
+def test_bad_inputs_raise_value_error_naming_shapes(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(make_ffm())
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="min_period <= max_period"):
+        FFM(3, 4, 2, 5, min_period=10, max_period=2)
+    with pytest.raises(ValueError, match="context_size must be >= 1"):
+        FFM(3, 4, 0, 5)
+
+
+def test_float64_module_uses_complex128_state():
+    ffm = make_ffm().double()
+    y, state = ffm(torch.randn(2, 10, 5, dtype=torch.float64))
+    assert y.dtype == torch.float64 and state.dtype == torch.complex128
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    ffm = make_ffm()
+    x = torch.randn(3, 300, 5)
+    resets = torch.rand(3, 300) < 0.05
+    y_cpu, s_cpu = ffm(x, None, resets)
+    y_cpu.sum().backward()
+    grads_cpu = [p.grad.clone() for p in ffm.parameters()]
+    ffm.zero_grad()
+    ffm.cuda()
+    y_gpu, s_gpu = ffm(x.cuda(), None, resets.cuda())
+    y_gpu.sum().backward()
+    torch.testing.assert_close(y_gpu.cpu(), y_cpu, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(s_gpu.cpu(), s_cpu, rtol=1e-4, atol=1e-4)
+    for p, expected in zip(ffm.parameters(), grads_cpu, strict=True):
+        torch.testing.assert_close(p.grad.cpu(), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_torch_compile_matches_eager():
+    ffm = make_ffm()
+    x = torch.randn(2, 48, 5)
+    compiled = torch.compile(ffm)
+    y, state = compiled(x)
+    y.sum().backward()
+    expected, expected_state = ffm(x)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state, expected_state, rtol=1e-5, atol=1e-5)
