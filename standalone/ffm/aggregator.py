@@ -34,9 +34,7 @@ class FFA(nn.Module):
     ) -> None:
         super().__init__()
         if memory_size < 1 or context_size < 1:
-            raise ValueError(
-                f"memory_size and context_size must be >= 1, got {memory_size} and {context_size}"
-            )
+            raise ValueError(f"memory_size and context_size must be >= 1, got {memory_size} and {context_size}")
         if not 0 < min_period <= max_period:
             raise ValueError(
                 f"expected 0 < min_period <= max_period, got min_period={min_period}, max_period={max_period}"
@@ -57,30 +55,30 @@ class FFA(nn.Module):
     def log_gamma(self) -> torch.Tensor:
         """a 1_c^T + i 1_m w^T as complex128 [m, c] (float64 keeps w * t exact for long sequences)."""
         a = self.a.clamp(max=0).double()
-        return torch.complex(a[:, None].expand(-1, self.context_size), self.w.double()[None].expand(self.memory_size, -1))
+        return torch.complex(
+            a[:, None].expand(-1, self.context_size), self.w.double()[None].expand(self.memory_size, -1)
+        )
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
         """Zero state [batch_size, m, c], complex64 (complex128 for a float64 module)."""
         shape = (batch_size, self.memory_size, self.context_size)
         return torch.zeros(shape, dtype=self.a.dtype.to_complex(), device=self.a.device if device is None else device)
 
-    def forward(
-        self, u: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """States S_0..S_{T-1}, complex64 [B, T, m, c], from u [B, T, m], state [B, m, c], resets [B, T].
+    def forward(self, u: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None = None) -> torch.Tensor:
+        """States S_0..S_{T-1}, complex [B, T, m, c], from u [B, T, m], state [B, m, c], resets [B, T].
 
-        T = 1 takes the single-step path; longer sequences the parallel chunked scan.
+        T = 1 takes a single-step path (S = gamma * S_prev + u 1_c^T); longer sequences the parallel
+        chunked scan.
         """
-        if u.shape[1] == 1:
-            return self.step(u[:, 0], state, None if resets is None else resets[:, 0])[:, None]
-        return chunked_scan(u, self.log_gamma(), state, resets)
+        if u.shape[1] > 1:
+            return chunked_scan(u, self.log_gamma(), state, resets)
+        if resets is not None:
+            state = state * ~resets[:, :, None]
+        return (self.gamma() * state[:, None]).add_(u[:, :, :, None])
 
-    def step(self, u: torch.Tensor, state: torch.Tensor, reset: torch.Tensor | None = None) -> torch.Tensor:
-        """One step: S = gamma * S_prev + u 1_c^T, u [B, m], state [B, m, c], reset [B]."""
-        if reset is not None:
-            state = state * ~reset[:, None, None]
-        gamma = torch.polar(torch.exp(self.a.clamp(max=0))[:, None], self.w[None, :])
-        return gamma * state + u[:, :, None]
+    def gamma(self) -> torch.Tensor:
+        """exp(a 1_c^T + i 1_m w^T), [m, c] complex of the parameters' precision."""
+        return torch.polar(torch.exp(self.a.clamp(max=0))[:, None], self.w[None, :])
 
     def extra_repr(self) -> str:
         return f"memory_size={self.memory_size}, context_size={self.context_size}"

@@ -16,8 +16,9 @@ class FFM(nn.Module):
         z_t = W3 [Re S_t, Im S_t]                                         mix, 2mc -> output_size
         y_t = LN(z_t) * sigmoid(W4 x_t) + W5 x_t * (1 - sigmoid(W4 x_t))  output gate, LN without affine
 
-    W1, W2, W4 and W5 are one Linear (``pre``), W3 is ``mix``. ``input_gate=False`` uses u_t = W1 x_t,
-    ``output_gate=False`` uses y_t = LN(z_t) + W5 x_t; the other ablation flags are FFA's.
+    W1, W2, W5 and W4 are one Linear (``pre``, output blocks in that order), W3 is ``mix``.
+    ``input_gate=False`` uses u_t = W1 x_t, ``output_gate=False`` uses y_t = LN(z_t) + W5 x_t; the other
+    ablation flags are FFA's.
 
     Args:
         input_size: features of x_t.
@@ -57,8 +58,7 @@ class FFM(nn.Module):
         self.context_size = context_size
         self.input_gate = input_gate
         self.output_gate = output_gate
-        self._split = [self.memory_size] * (1 + input_gate) + [output_size] * (1 + output_gate)
-        self.pre = nn.Linear(input_size, sum(self._split))
+        self.pre = nn.Linear(input_size, self.memory_size * (1 + input_gate) + output_size * (1 + output_gate))
         self.ffa = FFA(
             self.memory_size,
             context_size,
@@ -70,7 +70,6 @@ class FFM(nn.Module):
             learn_decay=learn_decay,
         )
         self.mix = nn.Linear(2 * self.memory_size * context_size, output_size)
-        self.norm = nn.LayerNorm(output_size, elementwise_affine=False)
 
     @property
     def state_shape(self) -> tuple[int, int]:
@@ -86,55 +85,46 @@ class FFM(nn.Module):
         state: torch.Tensor | None = None,
         resets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        unbatched = x.dim() == 2
-        if x.dim() not in (2, 3) or x.shape[-1] != self.input_size:
+        if x.dim() == 2 and x.shape[-1] == self.input_size:  # unbatched: [T, F], state [m, c], resets [T]
+            if state is not None:
+                _check(state, self.state_shape, x.dtype.to_complex(), "state")
+            if resets is not None:
+                _check(resets, x.shape[:1], torch.bool, "resets [T]")
+            y, state = self(x[None], None if state is None else state[None], None if resets is None else resets[None])
+            return y[0], state[0]
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(
                 f"expected x of shape [B, T, {self.input_size}] or [T, {self.input_size}], got {list(x.shape)}"
             )
-        dtype = self.pre.weight.dtype.to_complex()
-        if unbatched:
-            x = x[None]
-            state = None if state is None else _check_state(state, self.state_shape, dtype)[None]
-            resets = None if resets is None else _check_resets(resets, x.shape[1:2], "[T]")[None]
         batch, steps = x.shape[:2]
         if state is None:
             state = self.initial_state(batch, x.device)
-        state = _check_state(state, (batch, *self.state_shape), dtype)
+        else:
+            _check(state, (batch, self.memory_size, self.context_size), x.dtype.to_complex(), "state")
         if resets is not None:
-            resets = _check_resets(resets, (batch, steps), "[B, T]")
-        y, state = self._forward(x, state, resets)
-        return (y[0], state[0]) if unbatched else (y, state)
+            _check(resets, (batch, steps), torch.bool, "resets [B, T]")
+        return self._forward(x, state, resets)
 
     def _forward(
         self, x: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = list(self.pre(x).split(self._split, dim=-1))
-        u = parts.pop(0)
-        if self.input_gate:
-            u = u * torch.sigmoid(parts.pop(0))
-        skip = parts.pop(0)
+        m, out = self.memory_size, self.output_size
+        # split, not slicing: its backward concatenates gradients instead of zero-filling [B, T, 2m + 2out]
+        gated_input, skip, *out_gate = self.pre(x).split(
+            [m * (1 + self.input_gate), out, out][: 2 + self.output_gate], -1
+        )
+        u = nn.functional.glu(gated_input) if self.input_gate else gated_input  # W1 x * sigmoid(W2 x)
         states = self.ffa(u, state, resets)
-        z = self.norm(self.mix(torch.view_as_real(states).flatten(-3)))
-        if self.output_gate:
-            gate = torch.sigmoid(parts.pop(0))
-            y = z * gate + skip * (1 - gate)
-        else:
-            y = z + skip
-        return y, states[:, -1].clone()
+        z = nn.functional.layer_norm(self.mix(torch.view_as_real(states).flatten(-3)), (out,))
+        y = torch.lerp(skip, z, torch.sigmoid(out_gate[0])) if self.output_gate else z + skip
+        final = states[:, -1]
+        return y, final if x.shape[1] == 1 else final.clone()  # a view would keep all T states alive
 
 
-def _check_state(state: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    if not torch.is_tensor(state) or tuple(state.shape) != tuple(shape) or state.dtype != dtype:
-        got = f"{list(state.shape)} {state.dtype}" if torch.is_tensor(state) else type(state).__name__
-        raise ValueError(f"expected state of shape {list(shape)} and dtype {dtype}, got {got}")
-    return state
-
-
-def _check_resets(resets: torch.Tensor, shape: tuple[int, ...], names: str) -> torch.Tensor:
-    if not torch.is_tensor(resets) or tuple(resets.shape) != tuple(shape) or resets.dtype != torch.bool:
-        got = f"{list(resets.shape)} {resets.dtype}" if torch.is_tensor(resets) else type(resets).__name__
-        raise ValueError(f"expected resets {names} = {list(shape)} of dtype torch.bool, got {got}")
-    return resets
+def _check(tensor: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, name: str) -> None:
+    if not torch.is_tensor(tensor) or tensor.shape != shape or tensor.dtype != dtype:
+        got = f"{list(tensor.shape)} {tensor.dtype}" if torch.is_tensor(tensor) else type(tensor).__name__
+        raise ValueError(f"expected {name} of shape {list(shape)} and dtype {dtype}, got {got}")
 
 
 class DropInFFM(nn.Module):
@@ -196,9 +186,7 @@ class DropInFFM(nn.Module):
             raise TypeError("DropInFFM takes padded tensors, not PackedSequence; pass resets to pack episodes")
         if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
             layout = "[B, T, F]" if self.batch_first else "[T, B, F]"
-            raise ValueError(
-                f"expected input {layout} or [T, F] with F = {self.input_size}, got {list(input.shape)}"
-            )
+            raise ValueError(f"expected input {layout} or [T, F] with F = {self.input_size}, got {list(input.shape)}")
         unbatched = input.dim() == 2
         x = input[None] if unbatched else (input if self.batch_first else input.transpose(0, 1))
         batch = x.shape[0]

@@ -86,7 +86,10 @@ def test_gru_arguments_without_ffm_equivalent_are_refused():
     [
         (lambda f: f(torch.randn(4, FEATURES + 1)), r"F = 5, got \[4, 6\]"),
         (lambda f: f(torch.randn(4, 2, 3, FEATURES)), r"expected input \[T, B, F\] or \[T, F\]"),
-        (lambda f: f(torch.randn(4, 2, FEATURES), torch.zeros(1, 3, 256)), r"\[1, 2, 256\].*got \[1, 3, 256\]"),
+        (
+            lambda f: f(torch.randn(4, 2, FEATURES), torch.zeros(1, 3, 256)),
+            r"\[1, 2, 256\].*got \[1, 3, 256\]",
+        ),
         (lambda f: f(torch.randn(4, FEATURES), torch.zeros(1, 2, 256)), r"\[1, 256\].*got \[1, 2, 256\]"),
         (lambda f: f(torch.randn(4, 2, FEATURES), None, torch.zeros(2, 4, dtype=torch.bool)), r"\[2, 4\]"),
     ],

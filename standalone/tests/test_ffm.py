@@ -16,7 +16,8 @@ def reference_output(ffm: FFM, x: torch.Tensor, state: torch.Tensor, resets=None
     """y_t written out from the paper's equations with separate weight blocks and a float64 loop."""
     out = ffm.output_size
     weight, bias = ffm.pre.weight, ffm.pre.bias
-    blocks = iter(torch.split(torch.arange(weight.shape[0]), ffm._split))
+    sizes = [ffm.memory_size] * (1 + ffm.input_gate) + [out] * (1 + ffm.output_gate)
+    blocks = iter(torch.split(torch.arange(weight.shape[0]), sizes))
     linear = lambda rows: x @ weight[rows].T + bias[rows]  # noqa: E731
     u = linear(next(blocks))
     if ffm.input_gate:
@@ -128,14 +129,35 @@ def test_ablation_gates(flag):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda f: f(torch.randn(2, 3, 4, 5)), r"expected x of shape \[B, T, 5\] or \[T, 5\], got \[2, 3, 4, 5\]"),
+        (
+            lambda f: f(torch.randn(2, 3, 4, 5)),
+            r"expected x of shape \[B, T, 5\] or \[T, 5\], got \[2, 3, 4, 5\]",
+        ),
         (lambda f: f(torch.randn(2, 3, 4)), r"got \[2, 3, 4\]"),
-        (lambda f: f(torch.randn(2, 3, 5), torch.zeros(2, 6, 4, dtype=torch.complex64)), r"\[2, 6, 3\].*got \[2, 6, 4\]"),
-        (lambda f: f(torch.randn(2, 3, 5), torch.zeros(2, 6, 3)), r"complex64, got \[2, 6, 3\] torch.float32"),
-        (lambda f: f(torch.randn(3, 5), torch.zeros(2, 6, 3, dtype=torch.complex64)), r"\[6, 3\].*got \[2, 6, 3\]"),
-        (lambda f: f(torch.randn(2, 3, 5), None, torch.zeros(2, 4, dtype=torch.bool)), r"\[2, 3\].*got \[2, 4\]"),
-        (lambda f: f(torch.randn(2, 3, 5), None, torch.zeros(2, 3)), r"torch.bool, got \[2, 3\] torch.float32"),
-        (lambda f: f(torch.randn(3, 5), None, torch.zeros(4, dtype=torch.bool)), r"\[T\] = \[3\].*got \[4\]"),
+        (
+            lambda f: f(torch.randn(2, 3, 5), torch.zeros(2, 6, 4, dtype=torch.complex64)),
+            r"\[2, 6, 3\].*got \[2, 6, 4\]",
+        ),
+        (
+            lambda f: f(torch.randn(2, 3, 5), torch.zeros(2, 6, 3)),
+            r"complex64, got \[2, 6, 3\] torch.float32",
+        ),
+        (
+            lambda f: f(torch.randn(3, 5), torch.zeros(2, 6, 3, dtype=torch.complex64)),
+            r"\[6, 3\].*got \[2, 6, 3\]",
+        ),
+        (
+            lambda f: f(torch.randn(2, 3, 5), None, torch.zeros(2, 4, dtype=torch.bool)),
+            r"\[2, 3\].*got \[2, 4\]",
+        ),
+        (
+            lambda f: f(torch.randn(2, 3, 5), None, torch.zeros(2, 3)),
+            r"torch.bool, got \[2, 3\] torch.float32",
+        ),
+        (
+            lambda f: f(torch.randn(3, 5), None, torch.zeros(4, dtype=torch.bool)),
+            r"resets \[T\] of shape \[3\].*got \[4\]",
+        ),
     ],
 )
 def test_bad_inputs_raise_value_error_naming_shapes(call, message):

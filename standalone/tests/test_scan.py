@@ -55,7 +55,9 @@ def test_gradients_match_float64_autograd():
 
     ours = gradients(lambda u, s: ffa(u, s, resets), u, state, ffa.a, ffa.w)
     a64, w64 = ffa.a.detach().double().requires_grad_(), ffa.w.detach().double().requires_grad_()
-    expected = gradients(lambda u, s: loop_states(u, a64, w64, s, resets), u.double(), state.to(torch.complex128), a64, w64)
+    expected = gradients(
+        lambda u, s: loop_states(u, a64, w64, s, resets), u.double(), state.to(torch.complex128), a64, w64
+    )
     for name, value, reference in zip(["u", "state", "a", "w"], ours, expected, strict=True):
         assert relative_error(value, reference) <= TOLERANCE, name
 
