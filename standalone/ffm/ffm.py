@@ -100,7 +100,7 @@ class FFM(nn.Module):
         if state is None:
             state = self.initial_state(batch, x.device)
         else:
-            _check(state, (batch, self.memory_size, self.context_size), x.dtype.to_complex(), "state")
+            _check(state, (batch, *self.state_shape), x.dtype.to_complex(), "state")
         if resets is not None:
             _check(resets, (batch, steps), torch.bool, "resets [B, T]")
         return self._forward(x, state, resets)
