@@ -94,12 +94,12 @@ def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, 
         return torch.stack(outputs, 1)
 
     def ffa_states() -> torch.Tensor:
-        return torch.view_as_real(ffm.ffa(u, state))
+        return torch.view_as_real(ffm.aggregator(u, state))
 
     return {
         "FFM": (ffm, train_step(ffm, lambda: ffm(x)[0])),
         "FFM-linears": (linears, train_step(linears, lambda: linears[0](x).sum() + linears[1](mixed).sum())),
-        "FFA": (ffm.ffa, train_step(ffm.ffa, ffa_states)),
+        "FFA": (ffm.aggregator, train_step(ffm.aggregator, ffa_states)),
         "GRU": (gru, train_step(gru, lambda: gru(x)[0])),
         "GRUCell-loop": (cell, train_step(cell, cell_loop)),
     }

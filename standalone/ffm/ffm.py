@@ -20,6 +20,10 @@ class FFM(nn.Module):
     ``input_gate=False`` uses u_t = W1 x_t, ``output_gate=False`` uses y_t = LN(z_t) + W5 x_t; the other
     ablation flags are FFA's.
 
+    ``aggregator`` replaces FFA by another module with the same contract (e.g. a running sum or max):
+    ``initial_state(batch_size, device)`` -> state [B, m, ...] (real or complex) and
+    ``forward(u [B, T, m], state, resets)`` -> states [B, T, m, ...]; W3 then mixes its real features.
+
     Args:
         input_size: features of x_t.
         hidden_size: width of the gated input u_t, one decay trace per unit: the paper's m, unless
@@ -50,6 +54,7 @@ class FFM(nn.Module):
         learn_decay: bool = True,
         input_gate: bool = True,
         output_gate: bool = True,
+        aggregator: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.input_size = input_size
@@ -59,25 +64,27 @@ class FFM(nn.Module):
         self.input_gate = input_gate
         self.output_gate = output_gate
         self.pre = nn.Linear(input_size, self.memory_size * (1 + input_gate) + output_size * (1 + output_gate))
-        self.ffa = FFA(
-            self.memory_size,
-            context_size,
-            min_period=min_period,
-            max_period=max_period,
-            oscillate=oscillate,
-            learn_oscillate=learn_oscillate,
-            decay=decay,
-            learn_decay=learn_decay,
-        )
-        self.mix = nn.Linear(2 * self.memory_size * context_size, output_size)
-
-    @property
-    def state_shape(self) -> tuple[int, int]:
-        return (self.memory_size, self.context_size)
+        if aggregator is None:
+            aggregator = FFA(
+                self.memory_size,
+                context_size,
+                min_period=min_period,
+                max_period=max_period,
+                oscillate=oscillate,
+                learn_oscillate=learn_oscillate,
+                decay=decay,
+                learn_decay=learn_decay,
+            )
+        self.aggregator = aggregator
+        probe = aggregator.initial_state(1, "meta")[0]
+        if probe.shape[0] != self.memory_size:
+            raise ValueError(f"expected an aggregator state [m={self.memory_size}, ...], got {list(probe.shape)}")
+        self.state_shape = tuple(probe.shape)
+        self.mix = nn.Linear(probe.numel() * (2 if probe.is_complex() else 1), output_size)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
-        """Zero state [batch_size, m, c], complex64 (complex128 for a float64 module)."""
-        return self.ffa.initial_state(batch_size, device)
+        """The aggregator's initial state [batch_size, *state_shape]: FFA's is zero, complex64."""
+        return self.aggregator.initial_state(batch_size, device)
 
     def forward(
         self,
@@ -87,7 +94,7 @@ class FFM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 2 and x.shape[-1] == self.input_size:  # unbatched: [T, F], state [m, c], resets [T]
             if state is not None:
-                _check(state, self.state_shape, x.dtype.to_complex(), "state")
+                _check(state, self.state_shape, self._state_dtype(), "state")
             if resets is not None:
                 _check(resets, x.shape[:1], torch.bool, "resets [T]")
             y, state = self(x[None], None if state is None else state[None], None if resets is None else resets[None])
@@ -100,7 +107,7 @@ class FFM(nn.Module):
         if state is None:
             state = self.initial_state(batch, x.device)
         else:
-            _check(state, (batch, *self.state_shape), x.dtype.to_complex(), "state")
+            _check(state, (batch, *self.state_shape), self._state_dtype(), "state")
         if resets is not None:
             _check(resets, (batch, steps), torch.bool, "resets [B, T]")
         return self._forward(x, state, resets)
@@ -108,17 +115,32 @@ class FFM(nn.Module):
     def _forward(
         self, x: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        m, out = self.memory_size, self.output_size
+        out = self.output_size
         # split, not slicing: its backward concatenates gradients instead of zero-filling [B, T, 2m + 2out]
-        gated_input, skip, *out_gate = self.pre(x).split(
-            [m * (1 + self.input_gate), out, out][: 2 + self.output_gate], -1
-        )
+        gated_input, skip, *out_gate = self.pre(x).split(self._projection_sizes, -1)
         u = nn.functional.glu(gated_input) if self.input_gate else gated_input  # W1 x * sigmoid(W2 x)
-        states = self.ffa(u, state, resets)
-        z = nn.functional.layer_norm(self.mix(torch.view_as_real(states).flatten(-3)), (out,))
+        states = self.aggregator(u, state, resets)
+        features = torch.view_as_real(states) if states.is_complex() else states
+        z = nn.functional.layer_norm(self.mix(features.flatten(2)), (out,))
         y = torch.lerp(skip, z, torch.sigmoid(out_gate[0])) if self.output_gate else z + skip
         final = states[:, -1]
         return y, final if x.shape[1] == 1 else final.clone()  # a view would keep all T states alive
+
+    @property
+    def _projection_sizes(self) -> list[int]:
+        """Widths of pre's output blocks: [W1 x (, W2 x)], W5 x (, W4 x)."""
+        m, out = self.memory_size, self.output_size
+        return [m * (1 + self.input_gate), out, out][: 2 + self.output_gate]
+
+    def gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The gate values for x [..., input_size]: "input" sigmoid(W2 x) [..., m] and "output"
+        sigmoid(W4 x) [..., output_size] (the share of LN(z) in y), each only if that gate is on."""
+        gated_input, _, *out_gate = self.pre(x).split(self._projection_sizes, -1)
+        gates = {"input": torch.sigmoid(gated_input[..., self.memory_size :])} if self.input_gate else {}
+        return gates | ({"output": torch.sigmoid(out_gate[0])} if self.output_gate else {})
+
+    def _state_dtype(self) -> torch.dtype:
+        return self.aggregator.initial_state(1, "meta").dtype
 
 
 def _check(tensor: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, name: str) -> None:
@@ -163,6 +185,8 @@ class DropInFFM(nn.Module):
         for name, (value, default) in unsupported.items():
             if value != default:
                 raise ValueError(f"DropInFFM supports only {name}={default!r}, got {value!r}")
+        if "aggregator" in ffm_kwargs:
+            raise ValueError("DropInFFM packs FFA's complex state into h_n; use FFM for other aggregators")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.batch_first = batch_first

@@ -23,7 +23,7 @@ def reference_output(ffm: FFM, x: torch.Tensor, state: torch.Tensor, resets=None
     if ffm.input_gate:
         u = u * torch.sigmoid(linear(next(blocks)))
     skip = linear(next(blocks))
-    states = loop_states(u, ffm.ffa.a.clamp(max=0), ffm.ffa.w, state, resets).to(torch.complex64)
+    states = loop_states(u, ffm.aggregator.a.clamp(max=0), ffm.aggregator.w, state, resets).to(torch.complex64)
     z = torch.nn.functional.layer_norm(ffm.mix(torch.stack([states.real, states.imag], -1).flatten(-3)), (out,))
     if not ffm.output_gate:
         return z + skip
@@ -47,9 +47,9 @@ def test_memory_size_defaults_to_hidden_size_and_paper_initialisation():
     ffm = FFM(input_size=4, hidden_size=8, context_size=2, output_size=3, min_period=2, max_period=100)
     assert ffm.memory_size == 8 and ffm.initial_state(5).shape == (5, 8, 2)
     ln_one_percent = torch.log(torch.tensor(0.01))
-    torch.testing.assert_close(ffm.ffa.a, torch.linspace(ln_one_percent / 2, ln_one_percent / 100, 8))
-    torch.testing.assert_close(ln_one_percent / ffm.ffa.a[[0, -1]], torch.tensor([2.0, 100.0]))
-    torch.testing.assert_close(2 * torch.pi / ffm.ffa.w, torch.tensor([2.0, 100.0]))
+    torch.testing.assert_close(ffm.aggregator.a, torch.linspace(ln_one_percent / 2, ln_one_percent / 100, 8))
+    torch.testing.assert_close(ln_one_percent / ffm.aggregator.a[[0, -1]], torch.tensor([2.0, 100.0]))
+    torch.testing.assert_close(2 * torch.pi / ffm.aggregator.w, torch.tensor([2.0, 100.0]))
     assert FFM(4, 8, 2, 3, memory_size=5).memory_size == 5
 
 
@@ -100,21 +100,21 @@ def test_ablation_no_learn_decay_and_no_learn_oscillate_freeze_at_init():
     baseline = make_ffm()
     for flag, name in [("learn_decay", "a"), ("learn_oscillate", "w")]:
         ffm = make_ffm(**{flag: False})
-        assert gradient_of(ffm, f"ffa.{name}") is None
-        assert isinstance(getattr(ffm.ffa, name), torch.Tensor) and name in dict(ffm.ffa.named_buffers())
-        torch.testing.assert_close(getattr(ffm.ffa, name), getattr(baseline.ffa, name))
-    assert gradient_of(make_ffm(), "ffa.a").abs().sum() > 0
-    assert gradient_of(make_ffm(), "ffa.w").abs().sum() > 0
+        assert gradient_of(ffm, f"aggregator.{name}") is None
+        assert isinstance(getattr(ffm.aggregator, name), torch.Tensor) and name in dict(ffm.aggregator.named_buffers())
+        torch.testing.assert_close(getattr(ffm.aggregator, name), getattr(baseline.aggregator, name))
+    assert gradient_of(make_ffm(), "aggregator.a").abs().sum() > 0
+    assert gradient_of(make_ffm(), "aggregator.w").abs().sum() > 0
 
 
 def test_ablation_no_decay_never_forgets_and_no_oscillate_is_real():
     u = torch.ones(1, 50, 6)
-    ffa = make_ffm(decay=False, oscillate=False).ffa
+    ffa = make_ffm(decay=False, oscillate=False).aggregator
     with torch.no_grad():
         states = ffa(u, ffa.initial_state(1))
     torch.testing.assert_close(states.real[0, :, 0, 0], torch.arange(1.0, 51.0))  # a = 0, w = 0: a running sum
-    assert make_ffm(oscillate=False).ffa(u, ffa.initial_state(1)).imag.abs().max() == 0
-    assert make_ffm().ffa(u, ffa.initial_state(1)).imag.abs().max() > 0
+    assert make_ffm(oscillate=False).aggregator(u, ffa.initial_state(1)).imag.abs().max() == 0
+    assert make_ffm().aggregator(u, ffa.initial_state(1)).imag.abs().max() > 0
 
 
 @pytest.mark.parametrize("flag", ["input_gate", "output_gate"])

@@ -1,0 +1,338 @@
+"""The paper's POPGym experiments: PPO with every memory model on every popgym env (Ray Tune + RLlib).
+
+    POPGYM_MODELS=RayFFM,GRU POPGYM_EXPERIMENT=RepeatPreviousEasy python ppo.py
+
+Every setting is an environment variable (the authors' interface) and a flag (``python ppo.py --help``);
+a flag wins over its variable. The grid env x model x seed runs as Tune trials named
+``<Env>-<Model>-<seed>``; results land in ``<storage>/<name>/`` (Tune's result.json and progress.csv per
+trial) and, with a wandb project, in wandb (offline unless WANDB_MODE says otherwise). Running the same
+command again resumes: finished trials are kept, unfinished ones continue from their last checkpoint.
+With RAY_ADDRESS set, the trials spread over that Ray cluster (every node needs this checkout, set up
+with ``make setup``, at the same path).
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import popgym.envs
+from popgym.wrappers import Antialias, PreviousAction
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from models import MODELS
+from models.callbacks import PER_UNIT, PREFIX, FFMInternalsCallback
+
+REPO = Path(__file__).resolve().parent
+ENV_GROUPS = ("ALL", "DIAGNOSTIC", "CONTROL", "NOISY", "GAME", "NAVIGATION")
+MMER = "mmer"
+MODEL_KEY = "memory_model"  # the config key naming each trial's model
+RETURN_MEAN = "episode_return_mean"
+
+
+def popgym_envs() -> dict[str, type]:
+    """Every popgym env class by class name, in popgym's order."""
+    return {cls.__name__: cls for cls in popgym.envs.ALL}
+
+
+def env_groups() -> dict[str, list[str]]:
+    """popgym's env groups (ALL, DIAGNOSTIC, ..., and their _EASY/_MEDIUM/_HARD parts) -> env names."""
+    groups = {}
+    for group in ENV_GROUPS:
+        for name in (group, *(f"{group}_{level}" for level in ("EASY", "MEDIUM", "HARD"))):
+            members = getattr(popgym.envs, name, None) or getattr(popgym.envs, f"ALL_{name}", None)
+            if members:
+                groups[name] = [cls.__name__ for cls in members]
+    return groups
+
+
+@dataclass(frozen=True)
+class Settings:
+    models: tuple[str, ...]
+    envs: tuple[str, ...]
+    steps: int
+    samples: int
+    workers: int
+    envs_per_worker: int
+    bptt_cutoff: int
+    minibatch: int
+    gpu: float
+    project: str
+    storage: Path
+    name: str
+    checkpoint_every: int
+
+    @property
+    def train_batch_size(self) -> int:
+        """BPTT_CUTOFF x WORKERS x ENVS_PER_WORKER (with 0 remote workers the local one samples)."""
+        return self.bptt_cutoff * max(self.workers, 1) * self.envs_per_worker
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.minibatch * self.bptt_cutoff
+
+
+# flag, environment variable, default, help
+OPTIONS = (
+    ("models", "POPGYM_MODELS", "RayFFM", "comma list of model names, or ALL"),
+    ("experiment", "POPGYM_EXPERIMENT", "ALL", "comma list of popgym env groups or env class names"),
+    ("steps", "POPGYM_STEPS", "15e6", "env steps per trial"),
+    ("samples", "POPGYM_SAMPLES", "1", "seeds per env x model"),
+    ("workers", "POPGYM_WORKERS", "4", "remote env runners per trial (0: sample in the trial process)"),
+    ("envs-per-worker", "POPGYM_ENVS_PER_WORKER", "16", "vectorised envs per env runner"),
+    ("bptt-cutoff", "POPGYM_BPTT_CUTOFF", "1024", "max_seq_len and rollout fragment length"),
+    ("minibatch", "POPGYM_MINIBATCH", "8", "minibatch size in units of BPTT_CUTOFF steps"),
+    ("gpu", "POPGYM_GPU", None, "GPUs per learner (default: 1 if a GPU is visible, else 0)"),
+    ("project", "POPGYM_PROJECT", "", "wandb project; empty: no wandb"),
+    ("storage", "POPGYM_STORAGE", str(REPO / "results"), "results root"),
+    ("name", "POPGYM_NAME", "popgym-ppo", "experiment name: the folder under the storage root"),
+    ("num-splits", "POPGYM_NUM_SPLITS", "1", "split the env list into this many parts ..."),
+    ("split-id", "POPGYM_SPLIT_ID", "0", "... and run this one (0-based)"),
+    ("checkpoint-every", "POPGYM_CHECKPOINT_EVERY", "10", "checkpoint every this many iterations"),
+)
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Settings from flags and POPGYM_* variables, validated; bad values exit with one clear message."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="Each flag can also be given as its environment variable; the flag wins.",
+    )
+    for flag, variable, default, help_text in OPTIONS:
+        shown = "auto" if default is None else default
+        parser.add_argument(
+            f"--{flag}", default=environ.get(variable, default), help=f"{help_text} [{variable}, default {shown}]"
+        )
+    args = parser.parse_args(argv)
+
+    def number(flag: str, kind: type, minimum: float) -> float:
+        text = str(getattr(args, flag.replace("-", "_")))
+        value = _parse_number(text, kind)
+        if value is None:
+            parser.error(f"--{flag}: expected {'a whole number' if kind is int else 'a number'}, got {text!r}")
+        if value < minimum:
+            parser.error(f"--{flag}: expected a value >= {minimum}, got {value}")
+        return value
+
+    models = _names(args.models, list(MODELS), {"ALL": list(MODELS)}, "model", parser)
+    groups = env_groups()
+    envs = _names(args.experiment, list(popgym_envs()), groups, "env", parser)
+    splits, split_id = number("num-splits", int, 1), number("split-id", int, 0)
+    if split_id >= splits:
+        parser.error(f"--split-id: expected 0 <= split id < {splits} (--num-splits), got {split_id}")
+    envs = envs[split_id::splits]
+    if not envs:
+        parser.error(f"split {split_id} of {splits} holds no env: fewer envs than splits")
+    if args.gpu is None:
+        args.gpu = str(int(_gpu_visible()))
+    return Settings(
+        models=tuple(models),
+        envs=tuple(envs),
+        steps=number("steps", int, 1),
+        samples=number("samples", int, 1),
+        workers=number("workers", int, 0),
+        envs_per_worker=number("envs-per-worker", int, 1),
+        bptt_cutoff=number("bptt-cutoff", int, 1),
+        minibatch=number("minibatch", int, 1),
+        gpu=number("gpu", float, 0),
+        project=args.project,
+        storage=Path(args.storage).resolve(),
+        name=args.name,
+        checkpoint_every=number("checkpoint-every", int, 1),
+    )
+
+
+def _parse_number(text: str, kind: type) -> float | None:
+    """'15e6' -> 15000000 for kind int; None if text is no finite number (or no whole one for int)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or (kind is int and value != int(value)):
+        return None
+    return kind(value)
+
+
+def _names(
+    text: str, valid: list[str], groups: dict[str, list[str]], kind: str, parser: argparse.ArgumentParser
+) -> list[str]:
+    """Comma list of names or group names -> names, in order, without repeats."""
+    chosen = []
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        if item in groups:
+            chosen += groups[item]
+        elif item in valid:
+            chosen.append(item)
+        else:
+            group_text = f"; groups: {', '.join(groups)}" if len(groups) > 1 else ""
+            parser.error(f"unknown {kind} {item!r}; valid {kind}s: {', '.join(valid)}, or ALL{group_text}")
+    if not chosen:
+        parser.error(f"no {kind} given; valid {kind}s: {', '.join(valid)}")
+    return list(dict.fromkeys(chosen))
+
+
+def _gpu_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def make_env(name: str):
+    """popgym env ``name`` with popgym's PreviousAction and Antialias wrappers, as in the paper."""
+    return Antialias(PreviousAction(popgym_envs()[name]()))
+
+
+class MMERCallback(RLlibCallback):
+    """Adds MMER, the running max of the mean episode return (the paper's metric), to every result.
+
+    The running max is kept as a lifetime sum of its increments in the algorithm's metrics logger: RLlib
+    checkpoints lifetime sums (like the step counters), so MMER survives a resume.
+    """
+
+    def on_train_result(self, *, algorithm, metrics_logger, result: dict, **kwargs) -> None:
+        current = _finite_or(result.get("env_runners", {}).get(RETURN_MEAN, math.nan), None)
+        best = _finite_or(metrics_logger.peek(MMER, default=math.nan), None)
+        if current is not None and (best is None or current > best):
+            metrics_logger.log_value(MMER, current - (best or 0.0), reduce="lifetime_sum")
+            best = current
+        result[MMER] = math.nan if best is None else best
+
+
+def _finite_or(value: float | None, default: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else default
+
+
+def build_config(settings: Settings):
+    """The PPO AlgorithmConfig shared by every trial (env, model and seed are filled in per trial)."""
+    from ray.rllib.algorithms.ppo import PPOConfig
+
+    return (
+        PPOConfig()
+        .env_runners(
+            num_env_runners=settings.workers,
+            num_envs_per_env_runner=settings.envs_per_worker,
+            rollout_fragment_length=settings.bptt_cutoff,
+        )
+        .learners(num_learners=0, num_gpus_per_learner=settings.gpu)
+        .training(
+            gamma=0.99,
+            vf_loss_coeff=1.0,
+            train_batch_size_per_learner=settings.train_batch_size,
+            minibatch_size=settings.minibatch_size,
+            # classic RLlib PPO defaults, as the paper used them
+            lr=5e-5,
+            num_epochs=30,
+            clip_param=0.3,
+            lambda_=1.0,
+            kl_coeff=0.2,
+            kl_target=0.01,
+            entropy_coeff=0.0,
+            vf_clip_param=10.0,
+        )
+        .rl_module(model_config={"max_seq_len": settings.bptt_cutoff})
+        .callbacks([FFMInternalsCallback, MMERCallback])
+    )
+
+
+def trial_name(trial) -> str:
+    """<Env>-<Model>-<seed>."""
+    return f"{trial.config['env']}-{trial.config[MODEL_KEY]}-{trial.config['seed']}"
+
+
+def run(settings: Settings):
+    """Run (or resume) the grid; returns Tune's ResultGrid."""
+    if settings.project:
+        os.environ.setdefault("WANDB_MODE", "offline")  # before Ray starts: the integration reads it there
+    import ray
+    from ray import tune
+    from ray.rllib.algorithms.ppo import PPO
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    experiment = settings.storage / settings.name
+    _check_same_experiment(experiment, settings)
+    ray.init(runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}})
+    for env in settings.envs:
+        tune.register_env(env, lambda config, env=env: make_env(env))
+    param_space = build_config(settings).to_dict() | {
+        "env": tune.grid_search(list(settings.envs)),
+        MODEL_KEY: tune.grid_search(list(settings.models)),
+        # resolved per trial from the model name: Tune keeps primitive grid values readable (trial names)
+        "_rl_module_spec": tune.sample_from(lambda spec: RLModuleSpec(module_class=MODELS[spec.config[MODEL_KEY]])),
+        "seed": tune.grid_search(list(range(settings.samples))),
+    }
+    callbacks = [_wandb_callback(settings)] if settings.project else []
+    if tune.Tuner.can_restore(experiment):
+        tuner = tune.Tuner.restore(str(experiment), trainable=PPO, resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            PPO,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(trial_name_creator=trial_name, trial_dirname_creator=trial_name),
+            run_config=tune.RunConfig(
+                name=settings.name,
+                storage_path=str(settings.storage),
+                stop={"num_env_steps_sampled_lifetime": settings.steps},
+                checkpoint_config=tune.CheckpointConfig(
+                    checkpoint_frequency=settings.checkpoint_every, checkpoint_at_end=True, num_to_keep=1
+                ),
+                callbacks=callbacks,
+            ),
+        )
+    experiment.mkdir(parents=True, exist_ok=True)
+    (experiment / "settings.json").write_text(json.dumps(_settings_record(settings), indent=2))
+    return tuner.fit()
+
+
+def _settings_record(settings: Settings) -> dict:
+    return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(settings).items()}
+
+
+def _check_same_experiment(experiment: Path, settings: Settings) -> None:
+    """Resuming must not silently run a different grid: the stored settings must match."""
+    record = experiment / "settings.json"
+    if not record.exists():
+        return
+    stored = json.loads(record.read_text())
+    current = json.loads(json.dumps(_settings_record(settings)))
+    changed = {key: (stored.get(key), value) for key, value in current.items() if stored.get(key) != value}
+    changed.pop("project", None)
+    if changed:
+        differences = ", ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items())
+        raise SystemExit(f"{experiment} holds an experiment with other settings ({differences}); pass another --name")
+
+
+def _wandb_callback(settings: Settings):
+    """wandb logging of every trial; FFM's per-unit values also as histograms."""
+    import wandb
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    class FFMWandbLoggerCallback(WandbLoggerCallback):
+        def log_trial_result(self, iteration: int, trial, result: dict) -> None:
+            internals = result.get("env_runners", {})
+            for name in PER_UNIT:
+                values = [value for key, value in internals.items() if key.startswith(f"{PREFIX}/{name}/")]
+                if values:
+                    result = result | {f"{PREFIX}/{name}_histogram": wandb.Histogram(values)}
+            super().log_trial_result(iteration, trial, result)
+
+    return FFMWandbLoggerCallback(
+        project=settings.project, group=settings.name, dir=str(settings.storage / settings.name)
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    print(
+        f"{len(settings.envs)} envs x {len(settings.models)} models x {settings.samples} seeds, "
+        f"{settings.steps:,} steps each -> {settings.storage / settings.name}",
+        file=sys.stderr,
+    )
+    run(settings)
+
+
+if __name__ == "__main__":
+    main()
