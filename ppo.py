@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
 import popgym.envs
 from popgym.wrappers import Antialias, PreviousAction
 from ray.rllib.callbacks.callbacks import RLlibCallback
@@ -194,7 +195,9 @@ class MMERCallback(RLlibCallback):
     """
 
     def on_train_result(self, *, algorithm, metrics_logger, result: dict, **kwargs) -> None:
-        current = _finite_or(result.get("env_runners", {}).get(RETURN_MEAN, math.nan), None)
+        # an iteration without a finished episode has no return: NaN keeps the column in Tune's CSV,
+        # whose columns are fixed by the first row
+        current = _finite_or(result.setdefault("env_runners", {}).setdefault(RETURN_MEAN, math.nan), None)
         best = _finite_or(metrics_logger.peek(MMER, default=math.nan), None)
         if current is not None and (best is None or current > best):
             metrics_logger.log_value(MMER, current - (best or 0.0), reduce="lifetime_sum")
@@ -322,6 +325,17 @@ def _wandb_callback(settings: Settings):
     return FFMWandbLoggerCallback(
         project=settings.project, group=settings.name, dir=str(settings.storage / settings.name)
     )
+
+
+def load_trial(trial_dir: Path) -> pd.DataFrame:
+    """One trial's results, one row per iteration, columns flattened with "/" (as in progress.csv).
+
+    Reads result.json (JSON lines): Tune's progress.csv fixes its columns at the first row, and a resumed
+    RLlib run adds metrics, so later rows of the CSV can be longer than its header.
+    """
+    lines = (trial_dir / "result.json").read_text().splitlines()
+    table = pd.json_normalize([json.loads(line) for line in lines if line.strip()], sep="/")
+    return table.drop(columns=[column for column in table.columns if column.startswith("config/")])
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,139 @@
+"""ppo.py: settings from flags and POPGYM_* variables, a real Tune run, and resume after a kill."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import ppo
+from models import MODELS
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--workers", "0", "--envs-per-worker", "2", "--bptt-cutoff", "32", "--minibatch", "2"]
+
+
+def test_defaults_are_the_papers() -> None:
+    settings = ppo.parse_settings([], environ={})
+    assert settings.models == ("RayFFM",)
+    assert settings.envs == tuple(ppo.popgym_envs())
+    assert (settings.steps, settings.samples, settings.workers, settings.envs_per_worker) == (15_000_000, 1, 4, 16)
+    assert (settings.bptt_cutoff, settings.minibatch, settings.project) == (1024, 8, "")
+    assert settings.train_batch_size == 65_536 and settings.minibatch_size == 8192
+    assert settings.storage == REPO / "results"
+
+
+def test_variables_are_read_and_flags_win() -> None:
+    environ = {"POPGYM_MODELS": "GRU,LSTM", "POPGYM_EXPERIMENT": "DIAGNOSTIC_EASY", "POPGYM_STEPS": "2e5"}
+    settings = ppo.parse_settings(["--models", "RayFFM,GRU,RayFFM"], environ=environ)
+    assert settings.models == ("RayFFM", "GRU")
+    assert settings.steps == 200_000
+    assert set(settings.envs) == {"AutoencodeEasy", "RepeatPreviousEasy", "RepeatFirstEasy", "CountRecallEasy"}
+    assert ppo.parse_settings([], environ={"POPGYM_MODELS": "ALL"}).models == tuple(MODELS)
+
+
+def test_env_names_groups_and_splits() -> None:
+    environ = {"POPGYM_EXPERIMENT": "RepeatPreviousEasy,CONTROL_EASY"}
+    envs = ppo.parse_settings([], environ=environ).envs
+    assert envs[0] == "RepeatPreviousEasy" and "PositionOnlyCartPoleEasy" in envs
+    halves = [ppo.parse_settings(["--num-splits", "2", "--split-id", str(i)], environ=environ).envs for i in (0, 1)]
+    assert sorted(halves[0] + halves[1]) == sorted(envs) and not set(halves[0]) & set(halves[1])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--models", "RayFFM,Transformer"], "unknown model 'Transformer'; valid models: RayFFM, "),
+        (["--experiment", "CartPole"], "unknown env 'CartPole'; valid envs: AutoencodeEasy, "),
+        (["--steps", "lots"], "--steps: expected a whole number, got 'lots'"),
+        (["--steps", "1.5"], "--steps: expected a whole number, got '1.5'"),
+        (["--workers", "-1"], "--workers: expected a value >= 0, got -1"),
+        (["--gpu", "x"], "--gpu: expected a number, got 'x'"),
+        (["--num-splits", "2", "--split-id", "2"], "expected 0 <= split id < 2"),
+    ],
+)
+def test_bad_values_exit_with_one_clear_message(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        ppo.parse_settings(argv, environ={})
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_documents_flags_and_variables() -> None:
+    result = subprocess.run([sys.executable, "ppo.py", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0
+    for flag, variable, *_ in ppo.OPTIONS:
+        assert f"--{flag}" in result.stdout and variable in result.stdout
+
+
+def test_wrapped_envs_carry_previous_action_and_antialias_flag() -> None:
+    env = ppo.make_env("RepeatPreviousEasy")
+    observation, _ = env.reset(seed=0)
+    assert len(observation) == 3 and observation[2] == 1  # (obs, previous action, first-step flag)
+    observation, *_ = env.step(2)
+    assert observation[1] == 2 and observation[2] == 0
+
+
+def run_ppo(storage: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "ppo.py", "--experiment", "RepeatPreviousEasy", "--storage", str(storage), *TINY, *extra]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def progress(storage: Path, trial: str) -> pd.DataFrame:
+    return ppo.load_trial(storage / "popgym-ppo" / trial)
+
+
+def test_tune_run_writes_results_with_mmer(tmp_path: Path) -> None:
+    process = run_ppo(tmp_path, "--models", "RayFFM,BasicMLP", "--steps", "256")
+    _, errors = process.communicate(timeout=600)
+    assert process.returncode == 0, errors[-3000:]
+    trials = sorted(path.name for path in (tmp_path / "popgym-ppo").iterdir() if path.is_dir())
+    assert trials == ["RepeatPreviousEasy-BasicMLP-0", "RepeatPreviousEasy-RayFFM-0"]
+    for trial in trials:
+        table = progress(tmp_path, trial)
+        assert list(table["training_iteration"]) == [1, 2, 3, 4]  # 64 steps per iteration
+        assert table["num_env_steps_sampled_lifetime"].iloc[-1] == 256
+        returns = table["env_runners/episode_return_mean"]  # episodes are 52 steps: the first ends in iteration 2
+        assert returns.notna().sum() >= 2
+        expected = returns.where(returns.notna(), -float("inf")).cummax().replace(-float("inf"), float("nan"))
+        pd.testing.assert_series_equal(table["mmer"], expected, check_names=False)
+        assert {"time_total_s", "timestamp"} <= set(table.columns)
+    internals = progress(tmp_path, "RepeatPreviousEasy-RayFFM-0")
+    decay_times = internals[[f"env_runners/ffm/decay_time/{i:02d}" for i in range(32)]].iloc[-1]
+    assert decay_times.iloc[0] < 2 and 500 < decay_times.iloc[-1] < 2000  # from 1 to 1024 steps at init
+    assert 0 < internals["env_runners/ffm/input_gate/mean"].iloc[-1] < 1
+    assert not any(column.startswith("env_runners/ffm/") for column in progress(tmp_path, trials[0]).columns)
+
+
+def test_rerun_after_a_kill_resumes_without_losing_or_repeating_trials(tmp_path: Path) -> None:
+    arguments = ("--models", "BasicMLP,GRU", "--steps", "640", "--checkpoint-every", "1")
+    process = run_ppo(tmp_path, *arguments)
+    experiment = tmp_path / "popgym-ppo"
+    deadline = time.monotonic() + 300
+    while not list(experiment.glob("*/checkpoint_*")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert process.poll() is None, "the first run finished before it could be interrupted"
+    os.kill(process.pid, signal.SIGINT)
+    process.communicate(timeout=120)
+    interrupted = {path.parent.name: len(ppo.load_trial(path.parent)) for path in experiment.glob("*/result.json")}
+    assert interrupted and min(interrupted.values()) < 10  # 640 steps are 10 iterations
+
+    process = run_ppo(tmp_path, *arguments)
+    _, errors = process.communicate(timeout=600)
+    assert process.returncode == 0, errors[-3000:]
+    trials = sorted(path.name for path in experiment.iterdir() if path.is_dir())
+    assert trials == ["RepeatPreviousEasy-BasicMLP-0", "RepeatPreviousEasy-GRU-0"]
+    for trial in trials:
+        table = progress(tmp_path, trial)
+        assert table["num_env_steps_sampled_lifetime"].iloc[-1] >= 640
+        iterations = table["training_iteration"]
+        assert iterations.is_unique and list(iterations) == list(range(1, len(iterations) + 1)), trial
+
+    with pytest.raises(subprocess.CalledProcessError) as error:
+        command = [sys.executable, "ppo.py", "--experiment", "RepeatPreviousEasy", "--storage", str(tmp_path), *TINY]
+        subprocess.run(command + ["--models", "LSTM"], cwd=REPO, capture_output=True, text=True, check=True)
+    assert "holds an experiment with other settings (models: ['BasicMLP', 'GRU'] -> ['LSTM']," in error.value.stderr

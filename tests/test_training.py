@@ -1,0 +1,43 @@
+"""Every registered model trains with RLlib PPO (new API stack, no remote env runners) on a popgym env."""
+
+import math
+
+import pytest
+import torch
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.tune.registry import register_env
+
+import ppo
+from models import MODELS
+
+ENV = "RepeatPreviousEasy"
+
+
+@pytest.fixture(scope="module")
+def config():
+    register_env(ENV, lambda _: ppo.make_env(ENV))
+    settings = ppo.parse_settings(
+        ["--workers", "0", "--envs-per-worker", "2", "--bptt-cutoff", "16", "--minibatch", "2"], environ={}
+    )
+    return ppo.build_config(settings).environment(ENV).training(num_epochs=2).debugging(seed=0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_ppo_trains_two_iterations(name: str, config, record_property) -> None:
+    algorithm = config.rl_module(rl_module_spec=RLModuleSpec(module_class=MODELS[name])).build_algo()
+    try:
+        module = algorithm.get_module()
+        initial = {key: value.detach().clone() for key, value in module.state_dict().items()}
+        results = [algorithm.train() for _ in range(2)]
+        trained = algorithm.get_module().state_dict()
+    finally:
+        algorithm.stop()
+    assert results[-1]["num_env_steps_sampled_lifetime"] >= 2 * 32
+    loss = results[-1]["learners"]["default_policy"]["total_loss"]
+    assert math.isfinite(loss)
+    changed = [key for key in initial if not torch.equal(initial[key], trained[key])]
+    assert any(key.startswith("core.") for key in changed), f"{name}: the memory core did not train"
+    assert any(key.startswith("actor.") for key in changed) and any(key.startswith("critic.") for key in changed)
+    parameters = sum(parameter.numel() for parameter in module.parameters())
+    record_property("parameters", parameters)
+    print(f"{name}: {parameters:,} parameters")
