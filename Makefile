@@ -17,8 +17,11 @@ $(INSTALLED): requirements.txt constraints.txt standalone/pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt -e ./standalone
 	touch $@
 
+# the quick reproduction: RayFFM, GRU and BasicMLP with PPO on two popgym envs (ppo.py --preset demo;
+# rerunning resumes), then its results table and learning curves in figures/demo/
 demo: setup
-	$(BIN)/python standalone/examples/ffm_vs_gru.py --out figures/demo
+	$(BIN)/python ppo.py --preset demo
+	$(BIN)/python -m plotting table curves --source results/demo --out figures/demo
 
 lint: setup
 	$(BIN)/ruff format --check .

@@ -97,16 +97,45 @@ OPTIONS = (
 )
 
 
+# The README's `make demo`: a small real reproduction (about 15 minutes on 2 cores) in which memory matters.
+PRESETS = {
+    "demo": {
+        "models": "RayFFM,GRU,BasicMLP",
+        "experiment": "PositionOnlyCartPoleEasy,RepeatPreviousEasy",
+        "steps": "40960",
+        "workers": "0",
+        "envs-per-worker": "8",
+        "bptt-cutoff": "128",
+        "minibatch": "4",
+        "name": "demo",
+    }
+}
+
+
 def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
-    """Settings from flags and POPGYM_* variables, validated; bad values exit with one clear message."""
+    """Settings from flags and POPGYM_* variables, validated; bad values exit with one clear message.
+
+    Precedence: flag, then environment variable, then the chosen preset, then the default.
+    """
+    preset_parser = argparse.ArgumentParser(add_help=False)
+    preset_parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=environ.get("POPGYM_PRESET"),
+        help="start from a preset's settings (demo: the README's quick reproduction) [POPGYM_PRESET]",
+    )
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0],
         epilog="Each flag can also be given as its environment variable; the flag wins.",
+        parents=[preset_parser],
     )
+    preset = PRESETS.get(preset_parser.parse_known_args(argv)[0].preset, {})
     for flag, variable, default, help_text in OPTIONS:
         shown = "auto" if default is None else default
         parser.add_argument(
-            f"--{flag}", default=environ.get(variable, default), help=f"{help_text} [{variable}, default {shown}]"
+            f"--{flag}",
+            default=environ.get(variable, preset.get(flag, default)),
+            help=f"{help_text} [{variable}, default {shown}]",
         )
     args = parser.parse_args(argv)
 

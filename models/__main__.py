@@ -13,7 +13,9 @@ def main() -> None:
         module = model(observation_space=observation_space, action_space=action_space, model_config={})
         total = sum(parameter.numel() for parameter in module.parameters())
         core = sum(parameter.numel() for parameter in module.core.parameters())
-        state = ", ".join(f"{key} {list(value.shape)} {value.dtype}" for key, value in module.get_initial_state().items())
+        state = ", ".join(
+            f"{key} {list(value.shape)} {value.dtype}" for key, value in module.get_initial_state().items()
+        )
         print(f"{name:<24}{total:>12,}{core:>12,}  {state or '-'}")
 
 

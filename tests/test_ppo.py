@@ -137,3 +137,10 @@ def test_rerun_after_a_kill_resumes_without_losing_or_repeating_trials(tmp_path:
         command = [sys.executable, "ppo.py", "--experiment", "RepeatPreviousEasy", "--storage", str(tmp_path), *TINY]
         subprocess.run(command + ["--models", "LSTM"], cwd=REPO, capture_output=True, text=True, check=True)
     assert "holds an experiment with other settings (models: ['BasicMLP', 'GRU'] -> ['LSTM']," in error.value.stderr
+
+
+def test_demo_preset_is_a_default_that_flags_and_variables_override() -> None:
+    demo = ppo.parse_settings(["--preset", "demo"], environ={})
+    assert demo.models == ("RayFFM", "GRU", "BasicMLP") and demo.name == "demo" and demo.workers == 0
+    assert ppo.parse_settings(["--steps", "100"], environ={"POPGYM_PRESET": "demo"}).steps == 100
+    assert ppo.parse_settings(["--preset", "demo"], environ={"POPGYM_STEPS": "200"}).steps == 200

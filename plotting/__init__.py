@@ -1,0 +1,1 @@
+"""Regenerate the paper's figures and tables from local results (or wandb): ``python -m plotting``."""
