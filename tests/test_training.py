@@ -4,11 +4,13 @@ import math
 
 import pytest
 import torch
+from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
 import ppo
 from models import MODELS
+from tests.batches import build_module
 
 ENV = "RepeatPreviousEasy"
 
@@ -41,3 +43,25 @@ def test_ppo_trains_two_iterations(name: str, config, record_property) -> None:
     parameters = sum(parameter.numel() for parameter in module.parameters())
     record_property("parameters", parameters)
     print(f"{name}: {parameters:,} parameters")
+
+
+@pytest.mark.parametrize("name", [name for name in MODELS if build_module(name).is_stateful()])
+def test_learner_replays_long_episodes_as_the_env_runner_acted(name: str, config) -> None:
+    """Episodes longer than max_seq_len (16) are cut into sequences, and sampling continues episodes
+    across calls: the learner's pass over each sequence, from the STATE_IN RLlib stored, must reproduce
+    the action-distribution inputs the env runner computed step by step with its carried state."""
+    algorithm = config.rl_module(rl_module_spec=RLModuleSpec(module_class=MODELS[name])).build_algo()
+    try:
+        learner = algorithm.learner_group._learner
+        module = learner.module["default_policy"]
+        for _ in range(2):  # the second sample continues the first one's unfinished episodes
+            episodes = algorithm.env_runner.sample(num_timesteps=80, random_actions=False)
+            assert any(len(episode) > 16 for episode in episodes)
+            batch = learner._learner_connector(rl_module=learner.module, batch={}, episodes=episodes, shared_data={})
+            batch = batch["default_policy"]
+            with torch.no_grad():
+                replayed = module.forward_train(batch)[Columns.ACTION_DIST_INPUTS]
+            valid = batch["loss_mask"]
+            torch.testing.assert_close(replayed[valid], batch[Columns.ACTION_DIST_INPUTS][valid], rtol=1e-4, atol=1e-5)
+    finally:
+        algorithm.stop()
