@@ -17,6 +17,14 @@ def final_mmer_table(results: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"mean": "mmer_mean", "std": "mmer_std", "count": "seeds"})
 
 
+def memory_gaps(results: pd.DataFrame, baseline: str = "BasicMLP") -> pd.DataFrame:
+    """Final mean MMER of each model minus the memoryless baseline's, per env (rows: models)."""
+    wide = final_mmer_table(results).pivot(index="model", columns="env", values="mmer_mean")
+    if baseline not in wide.index:
+        raise ValueError(f"baseline {baseline!r} has no results; models with results: {', '.join(wide.index)}")
+    return wide.drop(index=baseline) - wide.loc[baseline]
+
+
 def write_table(results: pd.DataFrame, out: Path) -> pd.DataFrame:
     """results_table.csv and .md: final MMER per model (rows) and env (columns)."""
     table = final_mmer_table(results)

@@ -63,3 +63,11 @@ def test_missing_or_empty_source_is_a_clear_message(tmp_path: Path) -> None:
             [sys.executable, "-m", "plotting", "all", "--source", str(source)], cwd=REPO, capture_output=True, text=True
         )
         assert result.returncode == 1 and result.stderr.startswith("plotting: ") and "Traceback" not in result.stderr
+
+
+def test_memory_gaps_and_the_required_gap(source: Path, capsys) -> None:
+    main(["gaps", "--source", str(source)])
+    assert "| RayFFM" in capsys.readouterr().out
+    main(["gaps", "--source", str(source), "--require-gap", "0.5"])  # RayFFM: 0.3 - (-0.45) = 0.75 on one env
+    with pytest.raises(SystemExit, match="RayFFM beat BasicMLP by less than 1.0 on every env"):
+        main(["gaps", "--source", str(source), "--require-gap", "1.0"])
