@@ -1,19 +1,31 @@
-"""Wall-clock efficiency of FFM and its reference points -> throughput.csv.
+"""Wall-clock and memory efficiency of every memory model, and of the FFM layer's reference points.
 
-Standalone layer (the foundation issue's performance goals), at the paper's benchmark shapes: input 128,
-output 256, m = 32, c = 4, T = 1024, forward + backward, for each batch size:
-  FFM              the whole layer
-  FFM-linears      its own Linear layers alone (pre: 128 -> 2m + 2*256, mix: 2mc -> 256), same shapes
-  FFA              the aggregator alone
-  GRU              torch.nn.GRU(128, 256), warmed up (oneDNN's first call is ~10x slower)
-  GRUCell-loop     torch.nn.GRUCell(128, 256) stepped T times
-and single-step inference latency (T = 1, B = 1) of FFM and nn.GRUCell with the state carried.
+Memory models (registry names of models/, default: RayFFM and POPGym's 13 baselines), each as its memory
+core (input 128, output 256) with its RLModule's actor and critic heads:
+  train      one training step: forward over [B, T, 128] features, backward, Adam step (paper: B 8, T 1024)
+  inference  one single-timestep forward at B = 1 with the recurrent state carried
+  peak_mem_mb of a training step: CUDA peak allocated bytes; on CPU the peak resident memory of a fresh
+             process that builds the model and runs two training steps (row "process-baseline": the same
+             process without a model, i.e. torch, the inputs and the interpreter)
+Reference points of the FFM layer (the foundation issue's performance goals; rows prefixed "layer/"),
+input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
+  layer/FFM              the whole ffm.FFM layer
+  layer/FFM-linears      its own Linear layers alone (pre: 128 -> 2m + 2*256, mix: 2mc -> 256), same shapes
+  layer/FFA              the aggregator alone
+  layer/GRU              torch.nn.GRU(128, 256), warmed up (oneDNN's first call is ~10x slower)
+  layer/GRUCell-loop     torch.nn.GRUCell(128, 256) stepped T times
+and single-step latency (T = 1, B = 1) of layer/FFM and layer/GRUCell with the state carried.
 
-    python benchmark.py [--device cpu|cuda|all] [--batch 8 64] [--time 1024] [--samples 20] [--out F]
+    python benchmark.py [--device cpu|cuda|all] [--models RayFFM,GRU] [--batch 8] [--layer-batch 8 64]
+                        [--time 1024] [--samples 20] [--out throughput.csv] [--quick]
 """
 
 import argparse
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +38,7 @@ from tqdm import tqdm
 from ffm import FFM
 
 INPUT, OUTPUT, MEMORY, CONTEXT = 128, 256, 32, 4
+BASELINE = "process-baseline"
 COLUMNS = [
     "model",
     "mode",
@@ -54,7 +67,7 @@ def measure(fn: Callable[[], object], device: torch.device, samples: int, warmup
         fn()
         sync()
         times.append((time.perf_counter() - start) * 1e3)
-    deciles = statistics.quantiles(times, n=10) if len(times) > 1 else times * 9
+    deciles = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else times * 9
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
     return {
         "median_ms": statistics.median(times),
@@ -97,11 +110,11 @@ def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, 
         return torch.view_as_real(ffm.aggregator(u, state))
 
     return {
-        "FFM": (ffm, train_step(ffm, lambda: ffm(x)[0])),
-        "FFM-linears": (linears, train_step(linears, lambda: linears[0](x).sum() + linears[1](mixed).sum())),
-        "FFA": (ffm.aggregator, train_step(ffm.aggregator, ffa_states)),
-        "GRU": (gru, train_step(gru, lambda: gru(x)[0])),
-        "GRUCell-loop": (cell, train_step(cell, cell_loop)),
+        "layer/FFM": (ffm, train_step(ffm, lambda: ffm(x)[0])),
+        "layer/FFM-linears": (linears, train_step(linears, lambda: linears[0](x).sum() + linears[1](mixed).sum())),
+        "layer/FFA": (ffm.aggregator, train_step(ffm.aggregator, ffa_states)),
+        "layer/GRU": (gru, train_step(gru, lambda: gru(x)[0])),
+        "layer/GRUCell-loop": (cell, train_step(cell, cell_loop)),
     }
 
 
@@ -120,32 +133,139 @@ def single_step_cases(device: torch.device) -> dict[str, tuple[nn.Module, Callab
     def cell_step() -> None:
         carried["gru"] = cell(x[:, 0], carried["gru"])
 
-    return {"FFM": (ffm, ffm_step), "GRUCell": (cell, cell_step)}
+    return {"layer/FFM": (ffm, ffm_step), "layer/GRUCell": (cell, cell_step)}
 
 
 def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def run(devices: list[torch.device], batches: list[int], steps: int, samples: int, warmup: int) -> pd.DataFrame:
+def memory_model(name: str, device: torch.device) -> nn.Module:
+    """The registered RLModule ``name`` over 128 features; its core and heads are what is timed."""
+    import gymnasium as gym
+
+    from models import get_model
+
+    features, actions = gym.spaces.Box(-1, 1, (INPUT,)), gym.spaces.Discrete(4)
+    return get_model(name)(observation_space=features, action_space=actions, model_config={}).to(device)
+
+
+def batched_state(module: nn.Module, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
+    return {
+        key: value.to(device).expand(batch, *value.shape).clone() for key, value in module.core.initial_state().items()
+    }
+
+
+def model_train_step(module: nn.Module, batch: int, steps: int, device: torch.device) -> Callable[[], None]:
+    """Forward over [B, T, 128] through core, actor and critic; backward; Adam step."""
+    x, state = torch.randn(batch, steps, INPUT, device=device), batched_state(module, batch, device)
+    trained = nn.ModuleList([module.core, module.actor, module.critic])
+    optimizer = torch.optim.Adam(trained.parameters(), lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        y, _ = module.core(x, state)
+        (module.actor(y).square().mean() + module.critic(y).square().mean()).backward()
+        optimizer.step()
+
+    return step
+
+
+def model_inference_step(module: nn.Module, device: torch.device) -> Callable[[], None]:
+    """One step (B = 1, T = 1) through core, actor and critic, the state carried."""
+    x, carried = torch.randn(1, 1, INPUT, device=device), {"state": batched_state(module, 1, device)}
+
+    @torch.no_grad()
+    def step() -> None:
+        y, carried["state"] = module.core(x, carried["state"])
+        module.actor(y), module.critic(y)
+
+    return step
+
+
+def timed_parameters(module: nn.Module) -> int:
+    """Parameters of the timed part: the memory core and the actor and critic heads."""
+    return sum(parameter_count(part) for part in (module.core, module.actor, module.critic))
+
+
+def peak_resident_mb(name: str, batch: int, steps: int) -> float:
+    """Peak RSS of a fresh process that builds model ``name`` and runs two training steps (BASELINE: none)."""
+    command = [sys.executable, __file__, "--peak-memory-of", name, "--batch", str(batch), "--time", str(steps)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+def report_peak_memory(name: str, batch: int, steps: int) -> None:
+    """The child side of peak_resident_mb: print this process's peak RSS after the training steps."""
+    torch.manual_seed(0)
+    if name == BASELINE:
+        torch.randn(batch, steps, INPUT).sum()
+    else:
+        step = model_train_step(memory_model(name, torch.device("cpu")), batch, steps, torch.device("cpu"))
+        step(), step()
+    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def run(
+    devices: list[torch.device],
+    models: list[str],
+    batches: list[int],
+    layer_batches: list[int],
+    steps: int,
+    samples: int,
+    warmup: int,
+) -> pd.DataFrame:
     rows = []
-    jobs = [(d, "train", b) for d in devices for b in batches] + [(d, "inference", 1) for d in devices]
-    for device, mode, batch in tqdm(jobs, desc="benchmark"):
-        if mode == "train":
-            cases, time_steps = standalone_cases(batch, steps, device), steps
-        else:
-            cases, time_steps = single_step_cases(device), 1
-        for name, (module, fn) in cases.items():
-            n = max(3, samples // 4) if name == "GRUCell-loop" else samples
-            stats = measure(fn, device, n, warmup)
-            rows.append({"model": name, "mode": mode, "device": device.type, "batch": batch,
-                         "time_steps": time_steps, **stats, "params": parameter_count(module)})  # fmt: skip
+
+    def add(name: str, mode: str, device: torch.device, batch: int, time_steps: int, stats: dict, params: int):
+        rows.append({"model": name, "mode": mode, "device": device.type, "batch": batch,
+                     "time_steps": time_steps, **stats, "params": params})  # fmt: skip
+
+    slow = ("layer/GRUCell-loop", "DiffNC", "LMU", "IndRNN")  # Python loops over T: fewer samples
+    for device in devices:
+        for name in tqdm(models, desc=f"models ({device.type})"):
+            module = memory_model(name, device)
+            for batch in batches:
+                stats = measure(model_train_step(module, batch, steps, device), device, samples, warmup)
+                if device.type == "cpu":
+                    stats["peak_mem_mb"] = peak_resident_mb(name, batch, steps)
+                add(name, "train", device, batch, steps, stats, timed_parameters(module))
+            stats = measure(model_inference_step(module, device), device, samples * 5, warmup)
+            add(name, "inference", device, 1, 1, stats | {"peak_mem_mb": float("nan")}, timed_parameters(module))
+        if device.type == "cpu":
+            for batch in batches:
+                nan_times = dict.fromkeys(["median_ms", "p10_ms", "p90_ms"], float("nan"))
+                add(
+                    BASELINE,
+                    "train",
+                    device,
+                    batch,
+                    steps,
+                    nan_times | {"peak_mem_mb": peak_resident_mb(BASELINE, batch, steps)},
+                    0,
+                )
+        jobs = [("train", batch) for batch in layer_batches] + [("inference", 1)]
+        for mode, batch in tqdm(jobs, desc=f"FFM layer references ({device.type})"):
+            cases = standalone_cases(batch, steps, device) if mode == "train" else single_step_cases(device)
+            for name, (module, fn) in cases.items():
+                n = max(3, samples // 4) if name in slow else samples
+                add(
+                    name,
+                    mode,
+                    device,
+                    batch,
+                    steps if mode == "train" else 1,
+                    measure(fn, device, n, warmup),
+                    parameter_count(module),
+                )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def goals(table: pd.DataFrame) -> pd.DataFrame:
     """The foundation issue's FFM performance goals as measured ratios (lower is better)."""
-    ms = table.set_index(["device", "mode", "batch", "model"])["median_ms"]
+    layer = table[table["model"].str.startswith("layer/")]
+    ms = layer.assign(model=layer["model"].str.removeprefix("layer/")).set_index(["device", "mode", "batch", "model"])
+    ms = ms["median_ms"]
     rows = []
     for (device, mode, batch), group in ms.groupby(level=[0, 1, 2]):
         t = group.droplevel([0, 1, 2])
@@ -162,29 +282,45 @@ def goals(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
+    from models import FFM_MODELS, MODELS, get_model
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])
-    parser.add_argument("--batch", type=int, nargs="+", default=[8, 64])
+    default_models = [name for name in MODELS if name == "RayFFM" or MODELS[name] not in FFM_MODELS]
+    parser.add_argument("--models", default=",".join(default_models), help="comma list of registry names, or ALL")
+    parser.add_argument("--batch", type=int, nargs="+", default=[8], help="batch sizes of the models' train steps")
+    parser.add_argument("--layer-batch", type=int, nargs="+", default=[8, 64], help="batch sizes of layer/ rows")
     parser.add_argument("--time", type=int, default=1024, help="sequence length T for training steps")
     parser.add_argument("--samples", type=int, default=20, help="timed repetitions per case after warm-up")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("throughput.csv"))
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few samples (CI)")
+    parser.add_argument("--peak-memory-of", help=argparse.SUPPRESS)  # child process of peak_resident_mb
     args = parser.parse_args()
+    if args.peak_memory_of:
+        report_peak_memory(args.peak_memory_of, args.batch[0], args.time)
+        return
     if args.quick:
-        args.batch, args.time, args.samples, args.warmup = [2], 32, 3, 1
+        args.batch, args.layer_batch, args.time, args.samples, args.warmup = [2], [2], 16, 2, 1
+    models = list(MODELS) if args.models == "ALL" else [name.strip() for name in args.models.split(",") if name.strip()]
+    for name in models:
+        try:
+            get_model(name)
+        except ValueError as error:
+            parser.error(str(error))
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is visible")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     devices = devices if args.device == "all" else [torch.device(args.device)]
 
-    table = run(devices, args.batch, args.time, args.samples, args.warmup)
+    table = run(devices, models, args.batch, args.layer_batch, args.time, args.samples, args.warmup)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     ratios = goals(table)
     ratios.to_csv(args.out.with_name(args.out.stem + "_goals.csv"), index=False)
     print(table.to_string(index=False, float_format="%.3f"))
     print(ratios.to_string(index=False, float_format="%.3f"))
+    print(f"wrote {args.out} and {args.out.stem}_goals.csv")
 
 
 if __name__ == "__main__":

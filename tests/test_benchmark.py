@@ -1,0 +1,44 @@
+"""benchmark.py --quick runs end to end and writes a well-formed throughput.csv for every requested model."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+import benchmark
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quick_run_writes_every_requested_model(tmp_path: Path) -> None:
+    out = tmp_path / "throughput.csv"
+    models = ["RayFFM", "GRU", "BasicMLP"]
+    command = [sys.executable, "benchmark.py", "--quick", "--models", ",".join(models), "--out", str(out)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(out)
+    assert list(table.columns) == benchmark.COLUMNS
+    for model in models:
+        rows = table[table["model"] == model].set_index("mode")
+        assert set(rows.index) == {"train", "inference"}
+        assert (rows[["median_ms", "p10_ms", "p90_ms"]] > 0).all().all()
+        assert (rows["p10_ms"] <= rows["median_ms"]).all() and (rows["median_ms"] <= rows["p90_ms"]).all()
+        assert rows.loc["train", "peak_mem_mb"] > 100  # a fresh process with torch: hundreds of MB
+        assert (rows.loc["train", "batch"], rows.loc["train", "time_steps"]) == (2, 16)
+        assert rows.loc["inference", "batch"] == 1 and rows.loc["inference", "time_steps"] == 1
+    params = table.drop_duplicates("model").set_index("model")["params"]
+    assert params["GRU"] > params["RayFFM"] > params["BasicMLP"] > 0
+    assert {f"layer/{name}" for name in ("FFM", "FFM-linears", "FFA", "GRU", "GRUCell-loop", "GRUCell")} <= set(
+        table["model"]
+    )
+    assert table.loc[table["model"] == benchmark.BASELINE, "peak_mem_mb"].item() > 100
+    goals = pd.read_csv(tmp_path / "throughput_goals.csv")
+    assert set(goals["goal"]) == {"FFM / FFM-linears", "FFA / FFM-linears", "FFM / GRU", "FFM / GRUCell (T=1)"}
+
+
+def test_unknown_model_is_one_clear_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "benchmark.py", "--models", "RayFFM,Transformer"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "unknown model 'Transformer'; valid models: RayFFM" in result.stderr
