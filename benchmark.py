@@ -203,7 +203,18 @@ def report_peak_memory(name: str, batch: int, steps: int) -> None:
     else:
         step = model_train_step(memory_model(name, torch.device("cpu")), batch, steps, torch.device("cpu"))
         step(), step()
-    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM (Linux; getrusage's ru_maxrss would include the parent's
+    peak, which Linux carries across fork and exec), else ru_maxrss."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(
