@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.core import MemoryCore, State
+from models.positional import SinePositionalEncoding
 
 
 def causal_linear_attention(
@@ -47,37 +48,13 @@ def causal_linear_attention(
     return y.reshape(batch, n * c, -1)[:, :steps], states[:, -1]
 
 
-class SinePositionalEmbedding(nn.Module):
-    """POPGym's "sine" embedding: x_t <- (1 - s) x_t + s pe(t), s learned in [0, 1] (starts at 0.5).
-
-    pe(t)_{2i} = sin(t / max_len^(2i/d)), pe(t)_{2i+1} = cos(t / max_len^(2i/d)), t the step since the
-    episode start; POPGym uses max_len (its max_seq_len, 1024) where Vaswani et al. use 10000. Differences:
-    POPGym adds it in its model wrapper, before the preprocessor (Linear + LeakyReLU) that feeds the memory,
-    here it is added to the core's input; POPGym looks pe up in a table of max_len rows, here it is
-    computed for any t; POPGym clamps the parameter s in place in each forward, here a clamped copy is used.
-    """
-
-    def __init__(self, size: int, max_len: int = 1024) -> None:
-        super().__init__()
-        self.strength = nn.Parameter(torch.tensor(0.5))
-        i = torch.arange(size)
-        self.register_buffer("freq", max_len ** (-(i - i % 2) / size), persistent=False)
-        self.register_buffer("phase", (i % 2) * (math.pi / 2), persistent=False)  # cos(a) = sin(a + pi/2)
-
-    def forward(self, x: torch.Tensor, t0: torch.Tensor) -> torch.Tensor:
-        """x [B, T, size], t0 [B, 1] int32 (step of x[:, 0])."""
-        t = (t0 + torch.arange(x.shape[1], device=x.device)).unsqueeze(-1)
-        pe = torch.sin(t * self.freq + self.phase)
-        return torch.lerp(x, pe, self.strength.clamp(0.0, 1.0))
-
-
 class _AttentionBlock(MemoryCore):
     """POPGym's block (module docstring) around ``attend``; state "t" [1] int32 is the episode step."""
 
-    def __init__(self, input_size: int, output_size: int, hidden_size: int, positional_embedding: bool) -> None:
+    def __init__(self, input_size: int, output_size: int, hidden_size: int, positional: bool) -> None:
         super().__init__(input_size, output_size)
         self.hidden_size = hidden_size
-        self.embedding = SinePositionalEmbedding(input_size) if positional_embedding else None
+        self.embedding = SinePositionalEncoding(input_size) if positional else None
         self.norm = nn.LayerNorm(input_size)
         self.qkv = nn.Linear(input_size, 3 * hidden_size, bias=False)  # POPGym's key, query, value in one
         self.ff = nn.Sequential(
@@ -101,7 +78,7 @@ class _AttentionBlock(MemoryCore):
     def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         new_state: State = {}
         if self.embedding is not None:
-            x = self.embedding(x, state["t"])
+            x = self.embedding(x, state["t"][:, 0])
             new_state["t"] = state["t"] + x.shape[1]
         x = self.norm(x)
         q, k, v = self.qkv(x).chunk(3, dim=-1)
@@ -128,12 +105,10 @@ class LinearAttentionCore(_AttentionBlock):
         output_size: int,
         *,
         hidden_size: int | None = None,
-        positional_embedding: bool = True,
+        positional: bool = True,
         chunk_size: int = 32,
     ) -> None:
-        super().__init__(
-            input_size, output_size, hidden_size or round(math.sqrt(output_size) - 1), positional_embedding
-        )
+        super().__init__(input_size, output_size, hidden_size or round(math.sqrt(output_size) - 1), positional)
         self.chunk_size = chunk_size
 
     def initial_state(self) -> State:
@@ -174,11 +149,11 @@ class FastWeightProgrammerCore(_AttentionBlock):
         output_size: int,
         *,
         hidden_size: int | None = None,
-        positional_embedding: bool = True,
+        positional: bool = True,
         delta_rule: bool = False,
         chunk_size: int = 32,
     ) -> None:
-        super().__init__(input_size, output_size, hidden_size or round(math.sqrt(output_size)), positional_embedding)
+        super().__init__(input_size, output_size, hidden_size or round(math.sqrt(output_size)), positional)
         self.beta = nn.Linear(input_size, 1) if delta_rule else None
         self.chunk_size = chunk_size
 

@@ -15,7 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.core import MemoryCore, State
-from models.mlp import SinePositionalEncoding, two_layer_mlp
+from models.mlp import two_layer_mlp
+from models.positional import SinePositionalEncoding
 
 
 class _WindowCore(MemoryCore):

@@ -1,20 +1,98 @@
-"""python -m plotting <figure|all> --source results/ --out figures/"""
+"""python -m plotting <figure...|all> --source results/ --out figures/
+
+Figures (PNG and PDF in --out) and tables:
+  table             results_table.csv / .md: mean final MMER per model and env
+  summary           figure 1: FFM's MMER relative to every other model per env, mean MMER per model
+  curves            figure 2: MMER learning curves per env (without the ablations unless --models names them)
+  ablations         figure 3: mean MMER of RayFFM and each ablation
+  throughput        figure 4: train time, inference latency, peak memory, parameters (benchmark.py's CSV)
+  pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3
+  interpretability  figure 6: RayFFM's decay times and oscillation periods over training
+  gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
+POPGym results come from ppo.py's trial folders under --source, or from wandb with --wandb. With "all",
+figures whose results are missing are skipped (and named); the exit status is 1 only if none was made.
+"""
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
+from plotting.interpretability import interpretability
 from plotting.load import NoResultsError, load_popgym
-from plotting.popgym_figures import learning_curves, memory_gaps, write_table
+from plotting.pomdp import load_pomdp, pomdp_figure
+from plotting.popgym_figures import ABLATIONS, ablations, learning_curves, memory_gaps, mmer_summary, write_table
+from plotting.throughput import load_throughput, throughput_figure, throughput_files
 
-FIGURES = ("table", "curves", "gaps")
+
+class RequirementFailed(RuntimeError):
+    """A check asked for on the command line (--require-gap) does not hold."""
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def table(results: pd.DataFrame, args: argparse.Namespace) -> str:
+    wide = write_table(results, args.out)
+    return f"Final MMER (mean over seeds):\n{wide.to_markdown(floatfmt='.3f')}\nwrote {args.out / 'results_table.csv'}"
+
+
+def curves(results: pd.DataFrame, args: argparse.Namespace) -> str:
+    shown = results if args.models else results[~results["model"].isin(ABLATIONS)]
+    if shown.empty:
+        raise NoResultsError("curves: only ablations have results (name them with --models)")
+    return wrote(learning_curves(shown, args.out))
+
+
+def gaps(results: pd.DataFrame, args: argparse.Namespace) -> str:
+    gaps = memory_gaps(results, args.baseline)
+    print(f"Final MMER minus {args.baseline}'s:\n{gaps.to_markdown(floatfmt='+.3f')}")
+    short = gaps.index[gaps.max(axis=1) < args.require_gap].tolist() if args.require_gap is not None else []
+    if short:
+        raise RequirementFailed(f"{', '.join(short)} beat {args.baseline} by less than {args.require_gap} on every env")
+    return ""
+
+
+def throughput(args: argparse.Namespace) -> str:
+    return wrote(throughput_figure(load_throughput(args.throughput or throughput_files(args.source)), args.out))
+
+
+def pomdp(args: argparse.Namespace) -> str:
+    return wrote(pomdp_figure(load_pomdp(args.source), args.out))
+
+
+def wrote(path: Path) -> str:
+    return f"wrote {path} (and .pdf)"
+
+
+POPGYM: dict[str, Callable[[pd.DataFrame, argparse.Namespace], str]] = {
+    "table": table,
+    "summary": lambda results, args: wrote(mmer_summary(results, args.out)),
+    "curves": curves,
+    "ablations": lambda results, args: wrote(ablations(results, args.out)),
+    "interpretability": lambda results, args: wrote(interpretability(results, args.out)),
+    "gaps": gaps,
+}
+OTHERS: dict[str, Callable[[argparse.Namespace], str]] = {"throughput": throughput, "pomdp": pomdp}
+FIGURES = ("table", "summary", "curves", "ablations", "throughput", "pomdp", "interpretability", "gaps")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figures", nargs="+", choices=(*FIGURES, "all"), help="what to draw")
-    parser.add_argument("--source", type=Path, default=Path("results"), help="results folder of ppo.py")
+    parser.add_argument(
+        "--source", type=Path, default=Path("results"), help="local results root (ppo.py, pomdp/, throughput*.csv)"
+    )
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
+    parser.add_argument(
+        "--wandb",
+        metavar="PROJECT|FOLDER",
+        help="POPGym results from wandb instead: an offline folder (holding wandb/offline-run-*), or a project "
+        "[entity/]project read online through wandb's public API",
+    )
+    parser.add_argument("--group", help="with --wandb: only the runs of this experiment (ppo.py --name)")
+    parser.add_argument("--throughput", type=Path, nargs="+", help="benchmark.py CSVs (default: under --source)")
+    parser.add_argument("--models", help="comma list: only these models in the POPGym figures")
+    parser.add_argument("--envs", help="comma list: only these envs in the POPGym figures")
     parser.add_argument("--baseline", default="BasicMLP", help="memoryless model the gaps are measured from")
     parser.add_argument(
         "--require-gap",
@@ -22,26 +100,58 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="gaps: fail unless every model beats the baseline by at least this much on some env",
     )
-    args = parser.parse_args(argv)
-    chosen = FIGURES if "all" in args.figures else args.figures
-    try:
-        results = load_popgym(args.source)
-    except NoResultsError as error:
-        sys.exit(f"plotting: {error}")
-    if "table" in chosen:
-        table = write_table(results, args.out)
-        print(f"Final MMER (mean over seeds), from {args.source}:\n{table.to_markdown(floatfmt='.3f')}")
-    if "curves" in chosen:
-        print(f"wrote {learning_curves(results, args.out)} (and .pdf)")
-    if "gaps" in chosen:
-        gaps = memory_gaps(results, args.baseline)
-        print(f"Final MMER minus {args.baseline}'s:\n{gaps.to_markdown(floatfmt='+.3f')}")
-        if args.require_gap is not None:
-            short = gaps.index[gaps.max(axis=1) < args.require_gap].tolist()
-            if short:
-                sys.exit(
-                    f"plotting: {', '.join(short)} beat {args.baseline} by less than {args.require_gap} on every env"
-                )
+    return parser.parse_args(argv)
+
+
+def popgym_results(args: argparse.Namespace) -> pd.DataFrame:
+    """The tidy table of the chosen source, restricted to --models and --envs."""
+    results = load_popgym(args.source, args.wandb, args.group)
+    for column, chosen in (("model", args.models), ("env", args.envs)):
+        if chosen:
+            names = [name.strip() for name in chosen.split(",") if name.strip()]
+            results = results[results[column].isin(names)]
+            if results.empty:
+                raise NoResultsError(f"no results of {column} {', '.join(names)}")
+    return results
+
+
+def draw(name: str, results: pd.DataFrame | NoResultsError, args: argparse.Namespace) -> str:
+    """Make one figure or table; its report ('' if it printed its own)."""
+    if name in OTHERS:
+        return OTHERS[name](args)
+    if isinstance(results, NoResultsError):
+        raise results
+    return POPGYM[name](results, args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    chosen = [name for name in FIGURES if name in args.figures or "all" in args.figures]
+    results: pd.DataFrame | NoResultsError = NoResultsError("no POPGym figure chosen")
+    if any(name in POPGYM for name in chosen):
+        try:
+            results = popgym_results(args)
+        except NoResultsError as error:
+            results = error
+    problems: dict[str, list[str]] = {}  # message -> the figures it stopped
+    made, failed = 0, ""
+    for name in chosen:
+        try:
+            report = draw(name, results, args)
+        except NoResultsError as error:
+            problems.setdefault(str(error), []).append(name)
+            continue
+        except RequirementFailed as error:
+            report, failed = "", str(error)
+        made += 1
+        if report:
+            print(report)
+    for message, names in problems.items():
+        print(f"plotting: {', '.join(names)}: {message}", file=sys.stderr)
+    if failed:
+        sys.exit(f"plotting: {failed}")
+    if problems and (made == 0 or "all" not in args.figures):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,16 @@
-"""One loader: any results source -> one tidy table (env, base_env, difficulty, model, seed, step, return, mmer)."""
+"""One loader: any POPGym results source -> one tidy table.
+
+Columns: env, base_env, difficulty, model, seed, step, return, mmer, one row per training iteration, and
+for FFM models the logged internals as ``ffm/...`` columns (``ffm/decay_time/00``, ``ffm/period/0``, ...;
+NaN for other models). Sources: ppo.py's Tune trial folders (local, the default) or wandb (offline run
+folders or a project through the public API, see plotting.wandb_source); both come as ``Run`` records
+and go through ``tidy``.
+"""
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -9,41 +18,67 @@ from ppo import MMER, MODEL_KEY, RETURN_MEAN, load_trial
 
 COLUMNS = ["env", "base_env", "difficulty", "model", "seed", "step", "return", "mmer"]
 DIFFICULTIES = ("Easy", "Medium", "Hard")
+STEP = "num_env_steps_sampled_lifetime"
+RETURN = f"env_runners/{RETURN_MEAN}"
+INTERNALS = "env_runners/ffm/"  # FFMInternalsCallback's metrics in a flattened result
+HISTORY_KEYS = (STEP, RETURN, MMER)  # besides the internals, what a run's history must have
 
 
 class NoResultsError(RuntimeError):
     """The source holds no results to plot."""
 
 
-def load_popgym(source: Path) -> pd.DataFrame:
-    """Every ppo.py trial under ``source`` (Tune trial folders with params.json and result.json)."""
-    source = Path(source)
+class Run(NamedTuple):
+    """One ppo.py trial from any source: its config (env, memory_model, seed, ...) and its flattened history."""
+
+    config: Mapping
+    history: pd.DataFrame
+
+
+def load_popgym(source: Path, wandb: str | None = None, group: str | None = None) -> pd.DataFrame:
+    """The tidy table of ppo.py's trials under ``source``, or of the wandb project / offline folder ``wandb``."""
+    if wandb is None:
+        return tidy(local_runs(Path(source)), f"ppo.py results (result.json) under {source}")
+    from plotting.wandb_source import wandb_runs
+
+    return tidy(wandb_runs(wandb, group), f"ppo.py runs in wandb {wandb}" + (f" (group {group})" if group else ""))
+
+
+def local_runs(source: Path) -> Iterable[Run]:
+    """Every Tune trial folder (params.json and result.json) under ``source``."""
     if not source.exists():
         raise NoResultsError(f"results source {source} does not exist")
-    tables = []
     for result in sorted(source.rglob("result.json")):
-        params = json.loads((result.parent / "params.json").read_text())
-        trial = load_trial(result.parent)
-        if trial.empty:
-            continue
-        base_env, difficulty = split_difficulty(params["env"])
-        tables.append(
-            pd.DataFrame(
-                {
-                    "env": params["env"],
-                    "base_env": base_env,
-                    "difficulty": difficulty,
-                    "model": params[MODEL_KEY],
-                    "seed": params["seed"],
-                    "step": trial["num_env_steps_sampled_lifetime"],
-                    "return": trial[f"env_runners/{RETURN_MEAN}"],
-                    "mmer": trial[MMER],
-                }
-            )
-        )
+        yield Run(json.loads((result.parent / "params.json").read_text()), load_trial(result.parent))
+
+
+def tidy(runs: Iterable[Run], what: str) -> pd.DataFrame:
+    """Runs -> the tidy table; runs without iterations are skipped, repeated steps (resumes) keep the last row."""
+    tables = [tidy_run(run) for run in runs if not run.history.empty and STEP in run.history]
     if not tables:
-        raise NoResultsError(f"no ppo.py results (result.json) under {source}")
-    return pd.concat(tables, ignore_index=True)[COLUMNS]
+        raise NoResultsError(f"no {what}")
+    table = pd.concat(tables, ignore_index=True)
+    return table.drop_duplicates(["env", "model", "seed", "step"], keep="last").reset_index(drop=True)
+
+
+def tidy_run(run: Run) -> pd.DataFrame:
+    """One run's rows: the tidy columns, then its FFM internals (``env_runners/`` dropped from their names)."""
+    history = run.history.reindex(columns=[*HISTORY_KEYS, *sorted(c for c in run.history if c.startswith(INTERNALS))])
+    base_env, difficulty = split_difficulty(run.config["env"])
+    named = {
+        "env": run.config["env"],
+        "base_env": base_env,
+        "difficulty": difficulty,
+        "model": run.config[MODEL_KEY],
+        "seed": int(run.config["seed"]),
+    }
+    table = history.rename(columns={STEP: "step", RETURN: "return"} | internal_names(history.columns))
+    return table.assign(**named)[COLUMNS + [c for c in table if c.startswith("ffm/")]]
+
+
+def internal_names(columns: Iterable[str]) -> dict[str, str]:
+    """'env_runners/ffm/period/0' -> 'ffm/period/0'."""
+    return {column: column.removeprefix("env_runners/") for column in columns if column.startswith(INTERNALS)}
 
 
 def split_difficulty(env: str) -> tuple[str, str]:

@@ -1,19 +1,29 @@
-"""POPGym figures and tables from the tidy table of plotting.load."""
+"""POPGym figures and tables from the tidy table of plotting.load (figures 1-3 and the results table)."""
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+from models import FFM_MODELS
+from plotting.figure import panels, save
+from plotting.load import NoResultsError
+
+FFM = FFM_MODELS[0].__name__
+ABLATIONS = tuple(model.__name__ for model in FFM_MODELS[1:])
+CI = ("ci", 95)  # seaborn's bootstrapped 95% confidence interval of the mean
+
+
+def final_mmer(results: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's final MMER (MMER is a running max: its last value is the trial's score)."""
+    columns = ["env", "model", "seed", "step", "mmer"]
+    return results[columns].sort_values("step").groupby(["env", "model", "seed"], as_index=False).last()
 
 
 def final_mmer_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean (and std over seeds) of each trial's final MMER, per model and env."""
-    final = results.sort_values("step").groupby(["env", "model", "seed"], as_index=False).last()
-    table = final.groupby(["env", "model"])["mmer"].agg(["mean", "std", "count"]).reset_index()
+    table = final_mmer(results).groupby(["env", "model"])["mmer"].agg(["mean", "std", "count"]).reset_index()
     return table.rename(columns={"mean": "mmer_mean", "std": "mmer_std", "count": "seeds"})
 
 
@@ -21,12 +31,12 @@ def memory_gaps(results: pd.DataFrame, baseline: str = "BasicMLP") -> pd.DataFra
     """Final mean MMER of each model minus the memoryless baseline's, per env (rows: models)."""
     wide = final_mmer_table(results).pivot(index="model", columns="env", values="mmer_mean")
     if baseline not in wide.index:
-        raise ValueError(f"baseline {baseline!r} has no results; models with results: {', '.join(wide.index)}")
+        raise NoResultsError(f"baseline {baseline!r} has no results; models with results: {', '.join(wide.index)}")
     return wide.drop(index=baseline) - wide.loc[baseline]
 
 
 def write_table(results: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """results_table.csv and .md: final MMER per model (rows) and env (columns)."""
+    """results_table.csv (long: env, model, mmer_mean, mmer_std, seeds) and .md (models x envs)."""
     table = final_mmer_table(results)
     wide = table.pivot(index="model", columns="env", values="mmer_mean")
     out.mkdir(parents=True, exist_ok=True)
@@ -36,24 +46,57 @@ def write_table(results: pd.DataFrame, out: Path) -> pd.DataFrame:
 
 
 def learning_curves(results: pd.DataFrame, out: Path) -> Path:
-    """MMER over env steps per env, mean and spread over seeds, one line per model."""
+    """Figure 2: MMER over env steps per env, mean and standard deviation over seeds, one line per model."""
     envs = sorted(results["env"].unique())
-    columns = min(len(envs), 3)
-    rows = -(-len(envs) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
-    for axis, env in zip(axes.flat, envs, strict=False):
+    figure, axes = panels(len(envs))
+    for axis, env in zip(axes, envs, strict=True):
         sns.lineplot(data=results[results["env"] == env], x="step", y="mmer", hue="model", errorbar="sd", ax=axis)
         axis.set(title=env, xlabel="env steps", ylabel="MMER")
-    for axis in axes.flat[len(envs) :]:
-        axis.remove()
-    figure.tight_layout()
+    figure.suptitle("MMER during training (mean ± sd over seeds)")
     return save(figure, out, "learning_curves")
 
 
-def save(figure: plt.Figure, out: Path, name: str) -> Path:
-    """name.png and name.pdf in out."""
-    out.mkdir(parents=True, exist_ok=True)
-    for suffix in ("png", "pdf"):
-        figure.savefig(out / f"{name}.{suffix}", dpi=150)
-    plt.close(figure)
-    return out / f"{name}.png"
+def relative_mmer(results: pd.DataFrame) -> pd.DataFrame:
+    """Per env and other (non-ablation) model: (FFM's mean MMER - the model's) / |the model's|."""
+    final = final_mmer(results)
+    means = final[~final["model"].isin(ABLATIONS)].groupby(["env", "model"])["mmer"].mean().unstack("model")
+    if FFM not in means or means.columns.size < 2:
+        raise NoResultsError(f"summary needs {FFM} and another (non-ablation) model; models: {', '.join(means)}")
+    others = means.drop(columns=FFM)
+    relative = others.rsub(means[FFM], axis=0).div(others.abs()).replace([np.inf, -np.inf], np.nan)
+    return relative.stack().dropna().rename("relative").reset_index()
+
+
+def mmer_summary(results: pd.DataFrame, out: Path) -> Path:
+    """Figure 1: FFM's MMER relative to each other model per env (symlog), and each model's mean final MMER."""
+    relative = relative_mmer(results)
+    final = final_mmer(results)
+    final = final[~final["model"].isin(ABLATIONS)]
+    envs = sorted(relative["env"].unique())
+    order = final.groupby("model")["mmer"].mean().sort_values(ascending=False).index
+    figure, (left, right) = panels(2, width=6.5, height=max(3.6, 0.35 * max(len(envs), len(order))))
+    sns.boxplot(data=relative, x="relative", y="env", order=envs, color="lightgray", fliersize=0, ax=left)
+    sns.stripplot(data=relative, x="relative", y="env", order=envs, hue="model", size=4, ax=left)
+    left.axvline(0, color="black", linewidth=0.8)
+    left.set_xscale("symlog", linthresh=0.1)
+    left.set(title=f"{FFM} relative to each model", xlabel=f"({FFM} - model) / |model|, final MMER", ylabel="")
+    left.legend(fontsize="small", title="model")
+    sns.barplot(data=final, x="mmer", y="model", order=order, errorbar=CI, seed=0, ax=right)
+    right.set(title="Mean final MMER over envs and seeds (95% CI)", xlabel="MMER (POPGym: in [-1, 1])", ylabel="")
+    return save(figure, out, "mmer_summary")
+
+
+def ablations(results: pd.DataFrame, out: Path) -> Path:
+    """Figure 3: mean final MMER of FFM and each ablation on the envs all of them ran, with 95% CIs."""
+    final = final_mmer(results)
+    present = [model for model in (FFM, *ABLATIONS) if model in set(final["model"])]
+    if FFM not in present or len(present) < 2:
+        raise NoResultsError(f"ablations need {FFM} and an ablation ({', '.join(ABLATIONS)})")
+    envs = set.intersection(*(set(final.loc[final["model"] == model, "env"]) for model in present))
+    if not envs:
+        raise NoResultsError(f"{', '.join(present)} share no env")
+    final = final[final["model"].isin(present) & final["env"].isin(envs)]
+    figure, (axis,) = panels(1, width=7, height=0.5 * len(present) + 1.5)
+    sns.barplot(data=final, x="mmer", y="model", order=present, errorbar=CI, seed=0, ax=axis)
+    axis.set(title=f"FFM ablations: mean final MMER, {len(envs)} envs x seeds (95% CI)", xlabel="MMER", ylabel="")
+    return save(figure, out, "ablations")

@@ -93,7 +93,7 @@ def reference(core: torch.nn.Module, x: torch.Tensor, state: dict[str, torch.Ten
 @pytest.mark.parametrize("embedding", [True, False])
 @pytest.mark.parametrize("name", list(CORES))
 def test_matches_float64_recurrence(name: str, embedding: bool) -> None:
-    core = make(name, positional_embedding=embedding)
+    core = make(name, positional=embedding)
     x = torch.randn(3, 45, IN)  # 45: several chunks of 8 and a partial one
     state = random_state(core, 3)
     y, _ = core(x, state)
@@ -171,7 +171,7 @@ def test_initial_state_and_popgym_sizes() -> None:
         "t": ((1,), torch.int32),
     }
     assert all(v.abs().sum() == 0 for v in [*la.initial_state().values(), *fwp.initial_state().values()])
-    assert FastWeightProgrammerCore(128, 256, positional_embedding=False).initial_state().keys() == {"W"}
+    assert FastWeightProgrammerCore(128, 256, positional=False).initial_state().keys() == {"W"}
     y, state = la(torch.randn(3, 5, 128), batched(la.initial_state(), 3))
     assert y.shape == (3, 5, 256) and state["t"].dtype == torch.int32 and state["t"].tolist() == [[5]] * 3
 

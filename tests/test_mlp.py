@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.mlp import BasicMLPCore, PositionalMLPCore, SinePositionalEncoding
+from models.mlp import BasicMLPCore, PositionalMLPCore
+from models.positional import SinePositionalEncoding
 
 B, T, D_IN, D_OUT = 3, 9, 6, 8
 

@@ -1,0 +1,31 @@
+"""Shared figure plumbing: a non-interactive backend, one style, grids of panels, PNG + PDF output."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def panels(count: int, columns: int = 3, width: float = 5, height: float = 3.6) -> tuple[plt.Figure, list[plt.Axes]]:
+    """A figure with ``count`` axes on a grid of at most ``columns`` columns (unused cells removed)."""
+    columns = max(1, min(count, columns))
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    for axis in axes.flat[count:]:
+        axis.remove()
+    return figure, list(axes.flat[:count])
+
+
+def save(figure: plt.Figure, out: Path, name: str) -> Path:
+    """name.png and name.pdf in out; returns the PNG's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    for suffix in ("png", "pdf"):
+        figure.savefig(out / f"{name}.{suffix}", dpi=150)
+    plt.close(figure)
+    return out / f"{name}.png"

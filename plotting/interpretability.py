@@ -1,0 +1,41 @@
+"""Figure 6: FFM's learned decay times-to-1% and oscillation periods over training (logged internals)."""
+
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+
+from plotting.figure import panels, save
+from plotting.load import NoResultsError
+from plotting.popgym_figures import FFM
+
+QUANTITIES = {"decay_time": "steps until a trace decays to 1%", "period": "steps per oscillation"}
+
+
+def internals(results: pd.DataFrame, model: str = FFM) -> pd.DataFrame:
+    """Long table of ``model``'s per-unit internals: env, seed, step, quantity, unit, value."""
+    columns = [column for column in results if column.startswith(tuple(f"ffm/{name}/" for name in QUANTITIES))]
+    rows = results.loc[results["model"] == model, ["env", "seed", "step", *columns]]
+    long = rows.melt(id_vars=["env", "seed", "step"], value_vars=columns, var_name="key").dropna()
+    if long.empty:
+        raise NoResultsError(f"no FFM internals (ffm/decay_time/.., ffm/period/..) logged for {model}")
+    parts = long.pop("key").str.split("/", expand=True)
+    return long.assign(quantity=parts[1], unit=parts[2])
+
+
+def interpretability(results: pd.DataFrame, out: Path, model: str = FFM) -> Path:
+    """One row per env: each trace's decay time and each frequency's period (mean over seeds) over env steps."""
+    long = internals(results, model)
+    envs = sorted(long["env"].unique())
+    figure, axes = panels(2 * len(envs), columns=2, width=6, height=3.4)
+    for index, env in enumerate(envs):
+        for axis, (quantity, label) in zip(axes[2 * index : 2 * index + 2], QUANTITIES.items(), strict=True):
+            data = long[(long["env"] == env) & (long["quantity"] == quantity)]
+            units = data["unit"].nunique()
+            sns.lineplot(
+                data=data, x="step", y="value", hue="unit", palette="viridis", errorbar=None, legend=False, ax=axis
+            )
+            axis.set_yscale("log")
+            axis.set(title=f"{env}: {quantity} ({units} units, color: index)", xlabel="env steps", ylabel=label)
+    figure.suptitle(f"{model}'s learned time scales during training (mean over seeds)")
+    return save(figure, out, "interpretability")

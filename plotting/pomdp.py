@@ -1,0 +1,65 @@
+"""Figure 5: pomdp-baselines' evaluation returns, GRU vs FFM with SAC and TD3, per task.
+
+Each run of pomdp-baselines/ writes ``<root>/pomdp/<task>/<algo>-<memory>-seed<N>/`` with run.json
+({"task", "algo", "memory", "seed", "config"}) and progress.csv (env_steps, iteration, eval_return, ...:
+one row per evaluation).
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+
+from plotting.figure import panels, save
+from plotting.load import NoResultsError
+
+RUN_KEYS = ("task", "algo", "memory", "seed")
+PROGRESS = ["env_steps", "iteration", "eval_return"]
+
+
+def load_pomdp(source: Path) -> pd.DataFrame:
+    """Every run under ``source``, one row per evaluation (task, algo, memory, seed, env_steps, eval_return, ...)."""
+    if not source.exists():
+        raise NoResultsError(f"results source {source} does not exist")
+    tables = []
+    for record in sorted(source.rglob("run.json")):
+        run = json.loads(record.read_text())
+        progress = record.parent / "progress.csv"
+        if not set(RUN_KEYS) <= run.keys() or not progress.is_file() or progress.stat().st_size == 0:
+            continue
+        tables.append(pd.read_csv(progress, usecols=PROGRESS).assign(**{key: run[key] for key in RUN_KEYS}))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if table.empty:
+        raise NoResultsError(f"no pomdp-baselines runs (run.json and progress.csv) under {source}")
+    return table[[*RUN_KEYS, *PROGRESS]]
+
+
+def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:
+    """Per task: evaluation return over env steps (mean ± sd over seeds), and final returns (95% CI)."""
+    tasks = sorted(table["task"].unique())
+    final = table.sort_values("env_steps").groupby(["task", "algo", "memory", "seed"], as_index=False).last()
+    figure, axes = panels(2 * len(tasks), columns=2, width=6, height=3.8)
+    for index, task in enumerate(tasks):
+        curve_axis, final_axis = axes[2 * index : 2 * index + 2]
+        sns.lineplot(
+            data=table[table["task"] == task],
+            x="env_steps",
+            y="eval_return",
+            hue="memory",
+            style="algo",
+            errorbar="sd",
+            ax=curve_axis,
+        )
+        curve_axis.set(title=f"{task}: evaluation return (mean ± sd)", xlabel="env steps", ylabel="return")
+        sns.barplot(
+            data=final[final["task"] == task],
+            x="algo",
+            y="eval_return",
+            hue="memory",
+            errorbar=("ci", 95),
+            seed=0,
+            ax=final_axis,
+        )
+        final_axis.set(title=f"{task}: final return (95% CI over seeds)", xlabel="algorithm", ylabel="return")
+    return save(figure, out, "pomdp")
