@@ -86,8 +86,8 @@ def mmer_summary(results: pd.DataFrame, out: Path) -> Path:
     return save(figure, out, "mmer_summary")
 
 
-def ablations(results: pd.DataFrame, out: Path) -> Path:
-    """Figure 3: mean final MMER of FFM and each ablation on the envs all of them ran, with 95% CIs."""
+def ablation_scores(results: pd.DataFrame) -> pd.DataFrame:
+    """Final MMER of FFM's and its ablations' trials, on the envs that all of those with results ran."""
     final = final_mmer(results)
     present = [model for model in (FFM, *ABLATIONS) if model in set(final["model"])]
     if FFM not in present or len(present) < 2:
@@ -95,8 +95,15 @@ def ablations(results: pd.DataFrame, out: Path) -> Path:
     envs = set.intersection(*(set(final.loc[final["model"] == model, "env"]) for model in present))
     if not envs:
         raise NoResultsError(f"{', '.join(present)} share no env")
-    final = final[final["model"].isin(present) & final["env"].isin(envs)]
-    figure, (axis,) = panels(1, width=7, height=0.5 * len(present) + 1.5)
-    sns.barplot(data=final, x="mmer", y="model", order=present, errorbar=CI, seed=0, ax=axis)
-    axis.set(title=f"FFM ablations: mean final MMER, {len(envs)} envs x seeds (95% CI)", xlabel="MMER", ylabel="")
+    return final[final["model"].isin(present) & final["env"].isin(envs)]
+
+
+def ablations(results: pd.DataFrame, out: Path) -> Path:
+    """Figure 3: mean final MMER of FFM and each ablation (on the envs all of them ran), with 95% CIs."""
+    scores = ablation_scores(results)
+    order = [model for model in (FFM, *ABLATIONS) if model in set(scores["model"])]
+    figure, (axis,) = panels(1, width=7, height=0.5 * len(order) + 1.5)
+    sns.barplot(data=scores, x="mmer", y="model", order=order, errorbar=CI, seed=0, ax=axis)
+    envs = scores["env"].nunique()
+    axis.set(title=f"FFM ablations: mean final MMER, {envs} envs x seeds (95% CI)", xlabel="MMER", ylabel="")
     return save(figure, out, "ablations")

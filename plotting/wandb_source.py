@@ -99,7 +99,7 @@ def online_runs(project: str, group: str | None = None) -> Iterator[Run]:
         for run in runs:
             yield api_run(run)
     except (wandb.errors.Error, requests.RequestException, ValueError) as error:
-        raise NoResultsError(f"wandb project {project!r} (no such folder here either): {error}") from None
+        raise NoResultsError(f"wandb project {project!r} cannot be read (and no such folder exists): {error}") from None
 
 
 def api_run(run) -> Run:

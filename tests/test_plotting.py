@@ -1,17 +1,52 @@
-"""plotting: the tidy loader over ppo.py's result folders, the results table and the learning curves."""
+"""plotting: one tidy loader over every source format (Tune folders, wandb offline and online), every figure
+and table, the numbers behind them checked against hand computations, and clear messages for missing results."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import wandb
 
-from plotting.__main__ import main
-from plotting.load import load_popgym, split_difficulty
+from benchmark import COLUMNS
+from plotting.__main__ import FIGURES, main
+from plotting.interpretability import internals
+from plotting.load import NoResultsError, load_popgym, split_difficulty
+from plotting.pomdp import load_pomdp
+from plotting.popgym_figures import ablation_scores, relative_mmer
+from plotting.throughput import load_throughput, model_rows
+from plotting.wandb_source import BLOCK, log_records, online_runs
 
 REPO = Path(__file__).resolve().parents[1]
+# (env, model, seed): mean episode returns per iteration (iteration i at 100 * (i + 1) env steps)
+TRIALS = {
+    ("RepeatPreviousEasy", "RayFFM", 0): [-0.5, 0.2, 0.1],
+    ("RepeatPreviousEasy", "RayFFM", 1): [-0.4, 0.4, 0.3],
+    ("RepeatPreviousEasy", "BasicMLP", 0): [-0.5, -0.45, -0.6],
+    ("StatelessCartPoleHard", "RayFFM", 0): [0.1, 0.3],
+}
+MORE_TRIALS = {
+    ("RepeatPreviousEasy", "GRU", 0): [math.nan, 0.0, 0.1, 0.05],  # no episode finished in the first iteration
+    ("RepeatPreviousEasy", "RayFFMNoDecay", 0): [-0.2, 0.0, -0.1],
+    ("StatelessCartPoleHard", "BasicMLP", 0): [0.1, 0.2],
+}
+
+
+def results(env: str, model: str, returns: list[float]) -> list[dict]:
+    """ppo.py's result dicts (nested as in result.json): steps, return, MMER, and FFM's internals."""
+    rows, best = [], math.nan
+    for i, value in enumerate(returns):
+        best = value if math.isnan(best) or value > best else best
+        runners = {"episode_return_mean": value}
+        if model.startswith("RayFFM"):
+            runners |= {f"ffm/decay_time/{trace:02d}": 2.0 ** (trace + i) for trace in range(3)}
+            runners |= {f"ffm/period/{unit}": 10.0 * (unit + 1) for unit in range(2)} | {"ffm/input_gate/mean": 0.5}
+        step = {"num_env_steps_sampled_lifetime": 100 * (i + 1), "time_total_s": float(i)}
+        rows.append(step | {"env_runners": runners, "mmer": best, "config": {"env": env}})
+    return rows
 
 
 def write_trial(root: Path, env: str, model: str, seed: int, returns: list[float]) -> None:
@@ -19,30 +54,132 @@ def write_trial(root: Path, env: str, model: str, seed: int, returns: list[float
     trial = root / "experiment" / f"{env}-{model}-{seed}"
     trial.mkdir(parents=True)
     (trial / "params.json").write_text(json.dumps({"env": env, "memory_model": model, "seed": seed}))
-    best, lines = float("-inf"), []
-    for i, value in enumerate(returns):
-        best = max(best, value)
-        result = {"num_env_steps_sampled_lifetime": 100 * (i + 1), "env_runners": {"episode_return_mean": value}}
-        lines.append(json.dumps(result | {"mmer": best, "config": {"env": env}}))
-    (trial / "result.json").write_text("\n".join(lines) + "\n")
+    (trial / "result.json").write_text("".join(json.dumps(row) + "\n" for row in results(env, model, returns)))
+
+
+def flat(row: dict) -> dict:
+    """A result dict flattened with "/" as ppo.py's wandb logger logs it (config left out)."""
+    return pd.json_normalize(row, sep="/").drop(columns="config/env").iloc[0].to_dict()
+
+
+def write_offline_runs(root: Path, trials: dict, group: str) -> None:
+    """Real wandb offline runs of the trials, as ppo.py's logger writes them; the first row carries a
+    histogram larger than wandb's 32 KiB log block, so records span blocks."""
+    root.mkdir(parents=True, exist_ok=True)
+    for (env, model, seed), returns in trials.items():
+        config = {"env": env, "memory_model": model, "seed": seed, "lr": 5e-5}
+        settings = wandb.Settings(silent=True, console="off", x_disable_stats=True)
+        run = wandb.init(mode="offline", dir=root, project="popgym", group=group, config=config, settings=settings)
+        for i, row in enumerate(results(env, model, returns)):
+            run.log(flat(row) | ({"ffm/decay_time_histogram": list(range(10_000))} if i == 0 else {}))
+        run.finish()
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    write_trial(tmp_path, "RepeatPreviousEasy", "RayFFM", 0, [-0.5, 0.2, 0.1])
-    write_trial(tmp_path, "RepeatPreviousEasy", "RayFFM", 1, [-0.4, 0.4, 0.3])
-    write_trial(tmp_path, "RepeatPreviousEasy", "BasicMLP", 0, [-0.5, -0.45, -0.6])
-    write_trial(tmp_path, "StatelessCartPoleHard", "RayFFM", 0, [0.1, 0.3])
+    for (env, model, seed), returns in TRIALS.items():
+        write_trial(tmp_path, env, model, seed, returns)
     return tmp_path
+
+
+@pytest.fixture
+def full_source(source: Path) -> Path:
+    """Every kind of local result: more ppo.py trials, benchmark.py's throughput.csv, pomdp-baselines runs."""
+    for (env, model, seed), returns in MORE_TRIALS.items():
+        write_trial(source, env, model, seed, returns)
+    throughput = [
+        ("RayFFM", "train", "cpu", 8, 1024, 10.0, 9.0, 12.0, 600.0, 1000),
+        ("RayFFM", "inference", "cpu", 1, 1, 0.05, 0.04, 0.06, math.nan, 1000),
+        ("GRU", "train", "cpu", 8, 1024, 20.0, 18.0, 25.0, 650.0, 2000),
+        ("GRU", "inference", "cpu", 1, 1, 0.04, 0.03, 0.05, math.nan, 2000),
+        ("GRU", "train", "cuda", 8, 1024, 2.0, 1.8, 2.5, 30.0, 2000),
+        ("process-baseline", "train", "cpu", 8, 1024, math.nan, math.nan, math.nan, 500.0, 0),
+        ("layer/FFM", "train", "cpu", 8, 1024, 5.0, 4.0, 6.0, math.nan, 140132),
+    ]
+    pd.DataFrame(throughput, columns=COLUMNS).to_csv(source / "throughput_cpu.csv", index=False)
+    pd.DataFrame({"goal": ["FFM / GRU"], "ratio": [0.2]}).to_csv(source / "throughput_cpu_goals.csv", index=False)
+    for algo in ("sac", "td3"):
+        for memory in ("gru", "ffm"):
+            for seed in (0, 1):
+                run = source / "pomdp" / "PendulumV" / f"{algo}-{memory}-seed{seed}"
+                run.mkdir(parents=True)
+                record = {"task": "PendulumV", "algo": algo, "memory": memory, "seed": seed, "config": {}}
+                (run / "run.json").write_text(json.dumps(record))
+                final = -100.0 * seed - (50.0 if memory == "gru" else 0.0) - (10.0 if algo == "td3" else 0.0)
+                progress = {"env_steps": [1000, 2000], "iteration": [1, 2], "eval_return": [-1000.0, final]}
+                pd.DataFrame(progress | {"eval_length": [200, 200]}).to_csv(run / "progress.csv", index=False)
+    return source
 
 
 def test_loader_builds_the_tidy_table(source: Path) -> None:
     table = load_popgym(source)
-    assert list(table.columns) == ["env", "base_env", "difficulty", "model", "seed", "step", "return", "mmer"]
+    assert list(table.columns[:8]) == ["env", "base_env", "difficulty", "model", "seed", "step", "return", "mmer"]
     assert len(table) == 11
     ffm = table[(table["model"] == "RayFFM") & (table["seed"] == 1)]
     assert list(ffm["mmer"]) == [-0.4, 0.4, 0.4] and list(ffm["step"]) == [100, 200, 300]
+    assert list(ffm["ffm/decay_time/02"]) == [4.0, 8.0, 16.0] and list(ffm["ffm/period/1"]) == [20.0] * 3
+    assert table.loc[table["model"] == "BasicMLP", "ffm/period/0"].isna().all()
     assert split_difficulty("StatelessCartPoleHard") == ("StatelessCartPole", "Hard")
+
+
+def test_wandb_offline_runs_give_the_same_table(source: Path, tmp_path: Path) -> None:
+    offline = tmp_path / "offline"
+    write_offline_runs(offline, TRIALS, group="experiment")
+    write_offline_runs(offline, {("RepeatPreviousEasy", "GRU", 0): [0.5]}, group="another")
+    runs = sorted(offline.rglob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 5 and runs[0].stat().st_size > BLOCK
+    assert len(list(log_records(runs[0]))) > 5
+
+    key = ["env", "model", "seed", "step"]
+    local = load_popgym(source).sort_values(key, ignore_index=True)
+    from_wandb = load_popgym(source, wandb=str(offline), group="experiment").sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(from_wandb, local, check_dtype=False)
+    assert set(load_popgym(source, wandb=str(offline))["model"]) == {"RayFFM", "BasicMLP", "GRU"}
+
+    out = tmp_path / "figures"
+    main(["table", "--wandb", str(offline), "--group", "experiment", "--out", str(out)])
+    table = pd.read_csv(out / "results_table.csv").set_index(["env", "model"])
+    assert table.loc[("RepeatPreviousEasy", "RayFFM"), "mmer_mean"] == pytest.approx((0.2 + 0.4) / 2)
+
+
+class FakeRun:
+    """What online_runs reads of a public-API run: config, summary_metrics and scan_history(keys)."""
+
+    def __init__(self, env: str, model: str, seed: int, returns: list[float]) -> None:
+        self.config = {"env": env, "memory_model": model, "seed": seed}
+        self.rows = [flat(row) | {"_step": i} for i, row in enumerate(results(env, model, returns))]
+        self.summary_metrics = self.rows[-1]
+
+    def scan_history(self, keys: list[str]) -> list[dict]:
+        return [{key: row[key] for key in keys} for row in self.rows]
+
+
+class FakeApi:
+    """wandb.Api for a project "me/popgym" holding TRIALS; other projects are not found."""
+
+    calls: list = []
+
+    def __init__(self, timeout: int) -> None:
+        pass
+
+    def runs(self, path: str, filters: dict | None = None) -> list[FakeRun]:
+        self.calls.append((path, filters))
+        if path != "me/popgym":
+            raise wandb.errors.CommError(f"project {path} not found")
+        return [FakeRun(*trial, returns) for trial, returns in TRIALS.items()]
+
+
+def test_wandb_online_runs_through_the_public_api(source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    key = ["env", "model", "seed", "step"]
+    local = load_popgym(source).sort_values(key, ignore_index=True)
+    online = load_popgym(source, wandb="me/popgym", group="experiment").sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(online, local, check_dtype=False)
+    assert FakeApi.calls == [("me/popgym", {"group": "experiment"})]
+    with pytest.raises(
+        NoResultsError, match="wandb project 'nobody/nothing' cannot be read .*: project nobody/nothing not found"
+    ):
+        list(online_runs("nobody/nothing"))
 
 
 def test_table_and_curves_are_written(source: Path, tmp_path: Path) -> None:
@@ -50,11 +187,56 @@ def test_table_and_curves_are_written(source: Path, tmp_path: Path) -> None:
     main(["table", "curves", "--source", str(source), "--out", str(out)])
     table = pd.read_csv(out / "results_table.csv").set_index(["env", "model"])
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "mmer_mean"] == pytest.approx((0.2 + 0.4) / 2)
+    assert table.loc[("RepeatPreviousEasy", "RayFFM"), "mmer_std"] == pytest.approx(math.sqrt(0.02))
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "seeds"] == 2
     assert table.loc[("RepeatPreviousEasy", "BasicMLP"), "mmer_mean"] == pytest.approx(-0.45)
+    assert table.loc[("StatelessCartPoleHard", "RayFFM"), "mmer_mean"] == pytest.approx(0.3)
     assert "| RayFFM" in (out / "results_table.md").read_text()
     for suffix in ("png", "pdf"):
         assert (out / f"learning_curves.{suffix}").stat().st_size > 1000
+
+
+def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "figures"
+    main(["all", "--source", str(full_source), "--out", str(out)])
+    names = ["mmer_summary", "learning_curves", "ablations", "throughput", "pomdp", "interpretability"]
+    for name in names:
+        for suffix in ("png", "pdf"):
+            assert (out / f"{name}.{suffix}").stat().st_size > 1000, name
+    assert (out / "results_table.csv").exists() and (out / "results_table.md").exists()
+    printed = capsys.readouterr()
+    assert printed.err == "" and "Final MMER minus BasicMLP's" in printed.out
+
+
+def test_figure_numbers(full_source: Path) -> None:
+    table = load_popgym(full_source)
+    relative = relative_mmer(table).set_index(["env", "model"])["relative"]  # (FFM - model) / |model|
+    assert relative.to_dict() == pytest.approx(
+        {
+            ("RepeatPreviousEasy", "BasicMLP"): (0.3 + 0.45) / 0.45,
+            ("RepeatPreviousEasy", "GRU"): (0.3 - 0.1) / 0.1,
+            ("StatelessCartPoleHard", "BasicMLP"): (0.3 - 0.2) / 0.2,
+        }
+    )
+    scores = ablation_scores(table)  # only the env that RayFFM and its ablation share
+    assert set(scores["env"]) == {"RepeatPreviousEasy"}
+    assert scores.groupby("model")["mmer"].mean().to_dict() == pytest.approx({"RayFFM": 0.3, "RayFFMNoDecay": 0.0})
+
+    long = internals(table)
+    assert len(long) == 8 * (3 + 2)  # 8 RayFFM iterations x (3 traces + 2 frequencies)
+    last = long[(long["env"] == "StatelessCartPoleHard") & (long["step"] == 200)].set_index(["quantity", "unit"])
+    assert last.loc[("decay_time", "02"), "value"] == 2.0**3 and last.loc[("period", "1"), "value"] == 20.0
+
+    rows = model_rows(load_throughput([full_source / "throughput_cpu.csv"])).set_index(["model", "mode", "device"])
+    assert len(rows) == 5  # layer/ and process-baseline rows left out
+    assert rows.loc[("RayFFM", "train", "cpu"), "model_mem_mb"] == 100.0  # 600 - the bare process's 500
+    assert rows.loc[("GRU", "train", "cuda"), "model_mem_mb"] == 30.0  # no baseline on CUDA
+    assert rows.loc[("GRU", "train", "cuda"), "setting"] == "cuda, B=8"
+
+    pomdp = load_pomdp(full_source)
+    assert len(pomdp) == 16 and list(pomdp.columns[:4]) == ["task", "algo", "memory", "seed"]
+    final = pomdp[pomdp["env_steps"] == 2000].groupby(["algo", "memory"])["eval_return"].mean()
+    assert final[("td3", "gru")] == (-60.0 - 160.0) / 2 and final[("sac", "ffm")] == -50.0
 
 
 def test_missing_or_empty_source_is_a_clear_message(tmp_path: Path) -> None:
@@ -65,9 +247,49 @@ def test_missing_or_empty_source_is_a_clear_message(tmp_path: Path) -> None:
         assert result.returncode == 1 and result.stderr.startswith("plotting: ") and "Traceback" not in result.stderr
 
 
-def test_memory_gaps_and_the_required_gap(source: Path, capsys) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["pomdp"], "pomdp: no pomdp-baselines runs (run.json and progress.csv) under"),
+        (["throughput"], "throughput: no throughput*.csv of benchmark.py found"),
+        (["throughput", "--throughput", "missing.csv"], "throughput table missing.csv does not exist"),
+        (["ablations"], "ablations: ablations need RayFFM and an ablation"),
+        (["curves", "--models", "LSTM"], "curves: no results of model LSTM"),
+        (["table", "--wandb", "WRONG-FOLDER"], "table: wandb project 'WRONG-FOLDER'"),
+    ],
+)
+def test_a_missing_figure_source_is_one_line_and_status_1(
+    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, arguments, message
+) -> None:
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    with pytest.raises(SystemExit) as exit_:
+        main([*arguments, "--source", str(source), "--out", str(tmp_path / "figures")])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 1 and error.startswith(f"plotting: {message}") and error.count("\n") == 1
+
+
+def test_all_skips_what_has_no_results(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    main(["all", "--source", str(source), "--out", str(tmp_path / "figures")])  # no SystemExit: some were made
+    skipped = capsys.readouterr().err.splitlines()
+    assert sorted(line.split(":")[1].strip() for line in skipped) == ["ablations", "pomdp", "throughput"]
+    assert set(FIGURES) == {
+        "table",
+        "summary",
+        "curves",
+        "ablations",
+        "throughput",
+        "pomdp",
+        "interpretability",
+        "gaps",
+    }
+
+
+def test_memory_gaps_and_the_required_gap(source: Path, capsys: pytest.CaptureFixture) -> None:
     main(["gaps", "--source", str(source)])
     assert "| RayFFM" in capsys.readouterr().out
     main(["gaps", "--source", str(source), "--require-gap", "0.5"])  # RayFFM: 0.3 - (-0.45) = 0.75 on one env
     with pytest.raises(SystemExit, match="RayFFM beat BasicMLP by less than 1.0 on every env"):
         main(["gaps", "--source", str(source), "--require-gap", "1.0"])
+    with pytest.raises(SystemExit):
+        main(["gaps", "--source", str(source), "--baseline", "LSTM"])
+    assert "plotting: gaps: baseline 'LSTM' has no results" in capsys.readouterr().err

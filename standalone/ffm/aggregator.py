@@ -45,6 +45,7 @@ class FFA(nn.Module):
         w = 2 * math.pi / torch.linspace(min_period, max_period, context_size)
         self._register("a", a if decay else torch.zeros(memory_size), decay and learn_decay)
         self._register("w", w if oscillate else torch.zeros(context_size), oscillate and learn_oscillate)
+        self._gamma_key: tuple | None = None  # gamma() cache for inference, see there
 
     def _register(self, name: str, value: torch.Tensor, learnable: bool) -> None:
         if learnable:
@@ -77,7 +78,19 @@ class FFA(nn.Module):
         return (self.gamma() * state[:, None]).add_(u[:, :, :, None])
 
     def gamma(self) -> torch.Tensor:
-        """exp(a 1_c^T + i 1_m w^T), [m, c] complex of the parameters' precision."""
+        """exp(a 1_c^T + i 1_m w^T), [m, c] complex of the parameters' precision.
+
+        Without autograd (acting in an environment) it is cached until a or w change: their version
+        counters move with every in-place update (optimizer steps, load_state_dict).
+        """
+        if torch.is_grad_enabled():
+            return self._gamma()
+        key = (self.a.data_ptr(), self.w.data_ptr(), self.a._version, self.w._version, self.a.dtype, self.a.device)
+        if key != self._gamma_key:
+            self._gamma_key, self._gamma_cached = key, self._gamma()
+        return self._gamma_cached
+
+    def _gamma(self) -> torch.Tensor:
         return torch.polar(torch.exp(self.a.clamp(max=0))[:, None], self.w[None, :])
 
     def extra_repr(self) -> str:

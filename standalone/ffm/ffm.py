@@ -80,6 +80,7 @@ class FFM(nn.Module):
         if probe.shape[0] != self.memory_size:
             raise ValueError(f"expected an aggregator state [m={self.memory_size}, ...], got {list(probe.shape)}")
         self.state_shape = tuple(probe.shape)
+        self.complex_state = probe.is_complex()
         self.mix = nn.Linear(probe.numel() * (2 if probe.is_complex() else 1), output_size)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -94,7 +95,7 @@ class FFM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 2 and x.shape[-1] == self.input_size:  # unbatched: [T, F], state [m, c], resets [T]
             if state is not None:
-                _check(state, self.state_shape, self._state_dtype(), "state")
+                _check(state, self.state_shape, self._state_dtype(x), "state")
             if resets is not None:
                 _check(resets, x.shape[:1], torch.bool, "resets [T]")
             y, state = self(x[None], None if state is None else state[None], None if resets is None else resets[None])
@@ -107,7 +108,7 @@ class FFM(nn.Module):
         if state is None:
             state = self.initial_state(batch, x.device)
         else:
-            _check(state, (batch, *self.state_shape), self._state_dtype(), "state")
+            _check(state, (batch, *self.state_shape), self._state_dtype(x), "state")
         if resets is not None:
             _check(resets, (batch, steps), torch.bool, "resets [B, T]")
         return self._forward(x, state, resets)
@@ -139,8 +140,9 @@ class FFM(nn.Module):
         gates = {"input": torch.sigmoid(gated_input[..., self.memory_size :])} if self.input_gate else {}
         return gates | ({"output": torch.sigmoid(out_gate[0])} if self.output_gate else {})
 
-    def _state_dtype(self) -> torch.dtype:
-        return self.aggregator.initial_state(1, "meta").dtype
+    def _state_dtype(self, x: torch.Tensor) -> torch.dtype:
+        """The state's dtype for inputs x: their complex counterpart for a complex aggregator (FFA)."""
+        return x.dtype.to_complex() if self.complex_state else x.dtype
 
 
 def _check(tensor: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, name: str) -> None:

@@ -205,3 +205,31 @@ def test_torch_compile_matches_eager():
     expected, expected_state = ffm(x)
     torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(state, expected_state, rtol=1e-5, atol=1e-5)
+
+
+def test_inference_gamma_cache_follows_parameter_updates() -> None:
+    """Acting without autograd reuses gamma; optimizer steps, state loads and dtype moves refresh it."""
+    ffm = make_ffm()
+    x = torch.randn(2, 1, ffm.input_size, dtype=torch.float64)
+
+    def single_step(module: FFM) -> torch.Tensor:
+        with torch.no_grad():
+            return module(x.to(module.pre.weight.dtype), module.initial_state(2))[0]
+
+    def fresh(module: FFM) -> torch.Tensor:
+        with torch.enable_grad():
+            return module(x.to(module.pre.weight.dtype), module.initial_state(2))[0].detach()
+
+    torch.testing.assert_close(single_step(ffm), fresh(ffm))
+    optimizer = torch.optim.SGD(ffm.parameters(), lr=1.0)
+    ffm(torch.randn(2, 8, ffm.input_size))[0].sum().backward()
+    optimizer.step()
+    torch.testing.assert_close(single_step(ffm), fresh(ffm))
+    other = make_ffm()
+    with torch.no_grad():
+        other.aggregator.a.mul_(3)
+    ffm.load_state_dict(other.state_dict())
+    torch.testing.assert_close(single_step(ffm), fresh(ffm))
+    ffm.double()
+    assert single_step(ffm).dtype == torch.float64
+    torch.testing.assert_close(single_step(ffm), fresh(ffm))
