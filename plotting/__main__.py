@@ -39,14 +39,16 @@ def table(results: pd.DataFrame, args: argparse.Namespace) -> str:
 def curves(results: pd.DataFrame, args: argparse.Namespace) -> str:
     shown = results if args.models else results[~results["model"].isin(ABLATIONS)]
     if shown.empty:
-        raise NoResultsError("curves: only ablations have results (name them with --models)")
+        raise NoResultsError("only ablations have results (name them with --models)")
     return wrote(learning_curves(shown, args.out))
 
 
 def gaps(results: pd.DataFrame, args: argparse.Namespace) -> str:
-    gaps = memory_gaps(results, args.baseline)
-    print(f"Final MMER minus {args.baseline}'s:\n{gaps.to_markdown(floatfmt='+.3f')}")
-    short = gaps.index[gaps.max(axis=1) < args.require_gap].tolist() if args.require_gap is not None else []
+    differences = memory_gaps(results, args.baseline)
+    print(f"Final MMER minus {args.baseline}'s:\n{differences.to_markdown(floatfmt='+.3f')}")
+    short = (
+        differences.index[differences.max(axis=1) < args.require_gap].tolist() if args.require_gap is not None else []
+    )
     if short:
         raise RequirementFailed(f"{', '.join(short)} beat {args.baseline} by less than {args.require_gap} on every env")
     return ""

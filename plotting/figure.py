@@ -15,7 +15,8 @@ def panels(count: int, columns: int = 3, width: float = 5, height: float = 3.6) 
     """A figure with ``count`` axes on a grid of at most ``columns`` columns (unused cells removed)."""
     columns = max(1, min(count, columns))
     rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    size = (width * columns, height * rows)
+    figure, axes = plt.subplots(rows, columns, figsize=size, squeeze=False, layout="constrained")
     for axis in axes.flat[count:]:
         axis.remove()
     return figure, list(axes.flat[:count])
@@ -24,7 +25,6 @@ def panels(count: int, columns: int = 3, width: float = 5, height: float = 3.6) 
 def save(figure: plt.Figure, out: Path, name: str) -> Path:
     """name.png and name.pdf in out; returns the PNG's path."""
     out.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
     for suffix in ("png", "pdf"):
         figure.savefig(out / f"{name}.{suffix}", dpi=150)
     plt.close(figure)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -9,14 +10,19 @@ from plotting.figure import panels, save
 from plotting.load import NoResultsError
 from plotting.popgym_figures import FFM
 
-QUANTITIES = {"decay_time": "steps until a trace decays to 1%", "period": "steps per oscillation"}
+# logged name: (title, axis label, what its units are)
+QUANTITIES = {
+    "decay_time": ("decay time to 1%", "time steps until a trace is at 1%", "traces"),
+    "period": ("oscillation period", "time steps per turn", "frequencies"),
+}
 
 
 def internals(results: pd.DataFrame, model: str = FFM) -> pd.DataFrame:
     """Long table of ``model``'s per-unit internals: env, seed, step, quantity, unit, value."""
     columns = [column for column in results if column.startswith(tuple(f"ffm/{name}/" for name in QUANTITIES))]
     rows = results.loc[results["model"] == model, ["env", "seed", "step", *columns]]
-    long = rows.melt(id_vars=["env", "seed", "step"], value_vars=columns, var_name="key").dropna()
+    long = rows.melt(id_vars=["env", "seed", "step"], value_vars=columns, var_name="key")
+    long = long.replace([np.inf, -np.inf], np.nan).dropna()  # inf: no decay / no oscillation
     if long.empty:
         raise NoResultsError(f"no FFM internals (ffm/decay_time/.., ffm/period/..) logged for {model}")
     parts = long.pop("key").str.split("/", expand=True)
@@ -24,18 +30,23 @@ def internals(results: pd.DataFrame, model: str = FFM) -> pd.DataFrame:
 
 
 def interpretability(results: pd.DataFrame, out: Path, model: str = FFM) -> Path:
-    """One row per env: each trace's decay time and each frequency's period (mean over seeds) over env steps."""
+    """Per env: each trace's decay time and each frequency's period over training (mean over seeds).
+
+    Infinite values (no decay, no oscillation) are left out.
+    """
     long = internals(results, model)
     envs = sorted(long["env"].unique())
     figure, axes = panels(2 * len(envs), columns=2, width=6, height=3.4)
     for index, env in enumerate(envs):
-        for axis, (quantity, label) in zip(axes[2 * index : 2 * index + 2], QUANTITIES.items(), strict=True):
+        for axis, (quantity, (title, label, units)) in zip(
+            axes[2 * index : 2 * index + 2], QUANTITIES.items(), strict=True
+        ):
             data = long[(long["env"] == env) & (long["quantity"] == quantity)]
-            units = data["unit"].nunique()
             sns.lineplot(
                 data=data, x="step", y="value", hue="unit", palette="viridis", errorbar=None, legend=False, ax=axis
             )
             axis.set_yscale("log")
-            axis.set(title=f"{env}: {quantity} ({units} units, color: index)", xlabel="env steps", ylabel=label)
-    figure.suptitle(f"{model}'s learned time scales during training (mean over seeds)")
+            title = f"{env}: {title} ({data['unit'].nunique()} {units}, dark to light)"
+            axis.set(title=title, xlabel="training env steps", ylabel=label)
+    figure.suptitle(f"{model}'s learned time scales during training (one line per trace / frequency, mean over seeds)")
     return save(figure, out, "interpretability")

@@ -36,7 +36,7 @@ def load_pomdp(source: Path) -> pd.DataFrame:
 
 
 def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:
-    """Per task: evaluation return over env steps (mean ± sd over seeds), and final returns (95% CI)."""
+    """Per task: evaluation return over env steps (mean ± sd over seeds), and the final returns (mean, 95% CI)."""
     tasks = sorted(table["task"].unique())
     final = table.sort_values("env_steps").groupby(["task", "algo", "memory", "seed"], as_index=False).last()
     figure, axes = panels(2 * len(tasks), columns=2, width=6, height=3.8)
@@ -52,14 +52,17 @@ def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:
             ax=curve_axis,
         )
         curve_axis.set(title=f"{task}: evaluation return (mean ± sd)", xlabel="env steps", ylabel="return")
-        sns.barplot(
+        sns.pointplot(
             data=final[final["task"] == task],
             x="algo",
             y="eval_return",
             hue="memory",
             errorbar=("ci", 95),
             seed=0,
+            dodge=0.3,
+            linestyle="none",
+            capsize=0.1,
             ax=final_axis,
         )
-        final_axis.set(title=f"{task}: final return (95% CI over seeds)", xlabel="algorithm", ylabel="return")
+        final_axis.set(title=f"{task}: final return (mean, 95% CI over seeds)", xlabel="algorithm", ylabel="return")
     return save(figure, out, "pomdp")

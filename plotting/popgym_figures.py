@@ -61,7 +61,7 @@ def relative_mmer(results: pd.DataFrame) -> pd.DataFrame:
     final = final_mmer(results)
     means = final[~final["model"].isin(ABLATIONS)].groupby(["env", "model"])["mmer"].mean().unstack("model")
     if FFM not in means or means.columns.size < 2:
-        raise NoResultsError(f"summary needs {FFM} and another (non-ablation) model; models: {', '.join(means)}")
+        raise NoResultsError(f"needs results of {FFM} and of another (non-ablation) model; models: {', '.join(means)}")
     others = means.drop(columns=FFM)
     relative = others.rsub(means[FFM], axis=0).div(others.abs()).replace([np.inf, -np.inf], np.nan)
     return relative.stack().dropna().rename("relative").reset_index()
@@ -75,12 +75,12 @@ def mmer_summary(results: pd.DataFrame, out: Path) -> Path:
     envs = sorted(relative["env"].unique())
     order = final.groupby("model")["mmer"].mean().sort_values(ascending=False).index
     figure, (left, right) = panels(2, width=6.5, height=max(3.6, 0.35 * max(len(envs), len(order))))
+    left.set_xscale("symlog", linthresh=0.1)
     sns.boxplot(data=relative, x="relative", y="env", order=envs, color="lightgray", fliersize=0, ax=left)
     sns.stripplot(data=relative, x="relative", y="env", order=envs, hue="model", size=4, ax=left)
     left.axvline(0, color="black", linewidth=0.8)
-    left.set_xscale("symlog", linthresh=0.1)
     left.set(title=f"{FFM} relative to each model", xlabel=f"({FFM} - model) / |model|, final MMER", ylabel="")
-    left.legend(fontsize="small", title="model")
+    sns.move_legend(left, "upper left", bbox_to_anchor=(1, 1), fontsize="small", title="model")
     sns.barplot(data=final, x="mmer", y="model", order=order, errorbar=CI, seed=0, ax=right)
     right.set(title="Mean final MMER over envs and seeds (95% CI)", xlabel="MMER (POPGym: in [-1, 1])", ylabel="")
     return save(figure, out, "mmer_summary")
@@ -91,7 +91,7 @@ def ablation_scores(results: pd.DataFrame) -> pd.DataFrame:
     final = final_mmer(results)
     present = [model for model in (FFM, *ABLATIONS) if model in set(final["model"])]
     if FFM not in present or len(present) < 2:
-        raise NoResultsError(f"ablations need {FFM} and an ablation ({', '.join(ABLATIONS)})")
+        raise NoResultsError(f"needs results of {FFM} and of an ablation ({', '.join(ABLATIONS)})")
     envs = set.intersection(*(set(final.loc[final["model"] == model, "env"]) for model in present))
     if not envs:
         raise NoResultsError(f"{', '.join(present)} share no env")

@@ -19,7 +19,7 @@ from plotting.load import HISTORY_KEYS, INTERNALS, NoResultsError, Run
 HEADER = b":W&B\xe1\xbe\x00"
 BLOCK = 32 * 1024
 PIECE_HEADER = struct.Struct("<IHB")  # checksum, length, type
-FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+FULL, FIRST, LAST = 1, 2, 4  # piece types (3, MIDDLE, is appended like any piece; 0 is padding)
 
 
 def wandb_runs(spec: str, group: str | None = None) -> Iterable[Run]:

@@ -252,8 +252,8 @@ def test_missing_or_empty_source_is_a_clear_message(tmp_path: Path) -> None:
     [
         (["pomdp"], "pomdp: no pomdp-baselines runs (run.json and progress.csv) under"),
         (["throughput"], "throughput: no throughput*.csv of benchmark.py found"),
-        (["throughput", "--throughput", "missing.csv"], "throughput table missing.csv does not exist"),
-        (["ablations"], "ablations: ablations need RayFFM and an ablation"),
+        (["throughput", "--throughput", "missing.csv"], "throughput: throughput table missing.csv does not exist"),
+        (["ablations"], "ablations: needs results of RayFFM and of an ablation"),
         (["curves", "--models", "LSTM"], "curves: no results of model LSTM"),
         (["table", "--wandb", "WRONG-FOLDER"], "table: wandb project 'WRONG-FOLDER'"),
     ],
