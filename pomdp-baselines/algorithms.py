@@ -50,7 +50,6 @@ class RecurrentAgent(nn.Module):
     def __init__(self, obs_dim: int, action_dim: int, config: Config, actor_outputs: int) -> None:
         super().__init__()
         self.config = config
-        self.action_dim = action_dim
         self.actor = Actor(obs_dim, action_dim, config, actor_outputs)
         self.critic = Critic(obs_dim, action_dim, config)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -108,7 +107,8 @@ class RecurrentAgent(nn.Module):
         return {"critic_loss": loss.item(), "q": masked_mean(q1, mask).item()}
 
     def _q_of(self, history: tuple[torch.Tensor, ...], new_action: torch.Tensor) -> torch.Tensor:
-        """min_i Q_i(h_t, o_t, new_action_t) for t < K, gradients flowing to new_action only (not the memory)."""
+        """min_i Q_i(h_t, o_t, new_action_t) for t < K; gradients flow to new_action, not into the critic's memory
+        (the critic's other gradients from the actor loss are cleared before its next step)."""
         with torch.no_grad():
             h, _ = self.critic.history(*(x[:-1] for x in history))
         return torch.min(*self.critic.q(h, history[0][:-1], new_action))

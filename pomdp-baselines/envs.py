@@ -135,4 +135,4 @@ def make_env(name: str) -> gym.Env:
         env = TimeLimit(BulletEnv(task.env_id), task.max_steps)
     else:
         env = gym.make(task.env_id, max_episode_steps=task.max_steps)
-    return RescaleAction(Occlude(env, indices), -1.0, 1.0)
+    return RescaleAction(Occlude(env, indices), np.float32(-1), np.float32(1))
