@@ -242,12 +242,15 @@ def _load_checkpoint(path: Path, agent: RecurrentAgent, buffer: EpisodicBuffer, 
 
 def _wandb(folder: Path, record: dict[str, Any], project: str, state: dict) -> Any:
     """A wandb run (offline unless WANDB_MODE says otherwise), resumed with the checkpoint's run id."""
-    os.environ.setdefault("WANDB_MODE", "offline")
     import wandb
 
     state["wandb_id"] = state["wandb_id"] or uuid.uuid4().hex[:12]
     name = f"{record['task']}/{record['algo']}-{record['memory']}-seed{record['seed']}"
-    return wandb.init(project=project, name=name, id=state["wandb_id"], resume="allow", dir=folder, config=record)
+    # explicit mode: wandb's process-wide settings may predate WANDB_MODE (e.g. another run in this process)
+    mode = os.environ.get("WANDB_MODE", "offline")
+    return wandb.init(
+        project=project, name=name, id=state["wandb_id"], resume="allow", dir=folder, config=record, mode=mode
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
