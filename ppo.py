@@ -97,7 +97,7 @@ OPTIONS = (
 )
 
 
-# The README's `make demo`: a small real reproduction (about 15 minutes on 2 cores) in which memory matters.
+# The README's `make demo`: a small real reproduction (6 minutes on 2 cores) in which memory matters.
 PRESETS = {
     "demo": {
         "models": "RayFFM,GRU,BasicMLP",
