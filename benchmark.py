@@ -150,15 +150,9 @@ def memory_model(name: str, device: torch.device) -> nn.Module:
     return get_model(name)(observation_space=features, action_space=actions, model_config={}).to(device)
 
 
-def batched_state(module: nn.Module, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
-    return {
-        key: value.to(device).expand(batch, *value.shape).clone() for key, value in module.core.initial_state().items()
-    }
-
-
 def model_train_step(module: nn.Module, batch: int, steps: int, device: torch.device) -> Callable[[], None]:
     """Forward over [B, T, 128] through core, actor and critic; backward; Adam step."""
-    x, state = torch.randn(batch, steps, INPUT, device=device), batched_state(module, batch, device)
+    x, state = torch.randn(batch, steps, INPUT, device=device), module.core.batched_initial_state(batch)
     trained = nn.ModuleList([module.core, module.actor, module.critic])
     optimizer = torch.optim.Adam(trained.parameters(), lr=1e-4)
 
@@ -173,7 +167,7 @@ def model_train_step(module: nn.Module, batch: int, steps: int, device: torch.de
 
 def model_inference_step(module: nn.Module, device: torch.device) -> Callable[[], None]:
     """One step (B = 1, T = 1) through core, actor and critic, the state carried."""
-    x, carried = torch.randn(1, 1, INPUT, device=device), {"state": batched_state(module, 1, device)}
+    x, carried = torch.randn(1, 1, INPUT, device=device), {"state": module.core.batched_initial_state(1)}
 
     @torch.no_grad()
     def step() -> None:

@@ -29,6 +29,10 @@ class MemoryCore(nn.Module, ABC):
     def initial_state(self) -> State:
         """The state at the start of an episode, without batch dimension."""
 
+    def batched_initial_state(self, batch_size: int) -> State:
+        """initial_state() for a batch of batch_size episodes: tensors [batch_size, ...]."""
+        return {key: value.expand(batch_size, *value.shape).clone() for key, value in self.initial_state().items()}
+
     @abstractmethod
     def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Outputs for every step of x [B, T, input_size] and the state after the last step."""

@@ -25,13 +25,9 @@ def make(name: str, chunk_size: int = 8, **kw) -> torch.nn.Module:
     return core
 
 
-def batched(state: dict[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
-    return {k: v.expand(batch, *v.shape).clone() for k, v in state.items()}
-
-
 def random_state(core: torch.nn.Module, batch: int, t0: int = 7) -> dict[str, torch.Tensor]:
     """A mid-episode state: nonnegative key sums, as the recurrences produce."""
-    state = batched(core.initial_state(), batch)
+    state = core.batched_initial_state(batch)
     for key in ("S", "W"):
         if key in state:
             state[key] = torch.randn_like(state[key])
@@ -104,7 +100,7 @@ def test_matches_float64_recurrence(name: str, embedding: bool) -> None:
 def test_long_sequence_accuracy(name: str) -> None:
     core = make(name, chunk_size=32)  # the default chunk
     x = torch.randn(1, 400, IN) * 2
-    state = batched(core.initial_state(), 1)
+    state = core.batched_initial_state(1)
     y, _ = core(x, state)
     torch.testing.assert_close(y.double(), reference(core, x, state), rtol=1e-4, atol=1e-4)
 
@@ -172,7 +168,7 @@ def test_initial_state_and_popgym_sizes() -> None:
     }
     assert all(v.abs().sum() == 0 for v in [*la.initial_state().values(), *fwp.initial_state().values()])
     assert FastWeightProgrammerCore(128, 256, positional=False).initial_state().keys() == {"W"}
-    y, state = la(torch.randn(3, 5, 128), batched(la.initial_state(), 3))
+    y, state = la(torch.randn(3, 5, 128), la.batched_initial_state(3))
     assert y.shape == (3, 5, 256) and state["t"].dtype == torch.int32 and state["t"].tolist() == [[5]] * 3
 
 

@@ -157,10 +157,6 @@ def small_core(seed: int = 0) -> DiffNCCore:
     return core
 
 
-def batched_initial(core: DiffNCCore, batch: int) -> dict:
-    return {k: v.expand(batch, *v.shape).clone() for k, v in core.initial_state().items()}
-
-
 def simplex(*shape: int) -> torch.Tensor:
     """Random weightings whose last axis sums to less than one, as DNC weightings do."""
     return torch.softmax(torch.randn(*shape, dtype=torch.float64), -1) * torch.rand(*shape[:-1], 1, dtype=torch.float64)
@@ -228,7 +224,7 @@ def test_link_and_precedence_match_reference():
 def test_forward_matches_reference_recurrence():
     core = small_core().double()
     x = torch.randn(2, 7, INPUT, dtype=torch.float64) * 2
-    state = {k: v.double() for k, v in batched_initial(core, 2).items()}
+    state = {k: v.double() for k, v in core.batched_initial_state(2).items()}
     y, final = core(x, state)
     for b in range(2):
         want_y, want_state = ref_forward(core, x[b])
@@ -242,7 +238,7 @@ def test_forward_matches_reference_recurrence():
 def test_chunked_equals_one_pass_and_single_steps():
     core = small_core(1)
     x = torch.randn(3, 20, INPUT)
-    state = batched_initial(core, 3)
+    state = core.batched_initial_state(3)
     with torch.no_grad():
         y, final = core(x, state)
         y1, mid = core(x[:, :8], state)
@@ -263,7 +259,7 @@ def test_causal():
     x = torch.randn(2, 12, INPUT)
     x2 = x.clone()
     x2[:, 6] += 5.0
-    state = batched_initial(core, 2)
+    state = core.batched_initial_state(2)
     with torch.no_grad():
         y, _ = core(x, state)
         y2, _ = core(x2, state)
@@ -290,7 +286,7 @@ def test_state_shapes_dtypes_and_invariants(batch, steps):
     assert {k: tuple(v.shape) for k, v in init.items()} == expected
     assert all(v.dtype == torch.float32 and not v.any() for v in init.values())
     with torch.no_grad():
-        y, state = core(torch.randn(batch, steps, 128), batched_initial(core, batch))
+        y, state = core(torch.randn(batch, steps, 128), core.batched_initial_state(batch))
     assert y.shape == (batch, steps, 256) and y.dtype == torch.float32
     assert {k: tuple(v.shape) for k, v in state.items()} == {k: (batch, *s) for k, s in expected.items()}
     assert all(v.dtype == torch.float32 for v in state.values())
@@ -305,7 +301,7 @@ def test_state_shapes_dtypes_and_invariants(batch, steps):
 def test_gradients_flow_from_the_zero_state():
     core = small_core(3)
     x = torch.randn(2, 6, INPUT, requires_grad=True)
-    y, _ = core(x, batched_initial(core, 2))
+    y, _ = core(x, core.batched_initial_state(2))
     y[:, -1].sum().backward()
     assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
     assert all(torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in core.parameters())

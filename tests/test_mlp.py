@@ -12,10 +12,6 @@ from models.positional import SinePositionalEncoding
 B, T, D_IN, D_OUT = 3, 9, 6, 8
 
 
-def batched(state: dict[str, torch.Tensor], batch: int = B) -> dict[str, torch.Tensor]:
-    return {k: v.expand(batch, *v.shape).clone() for k, v in state.items()}
-
-
 def np_params(module: torch.nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().double().numpy() for k, v in module.named_parameters()}
 
@@ -94,12 +90,12 @@ def test_positional_mlp_matches_reference(strength: float) -> None:
 def test_positional_chunked_and_stepwise_equal_one_pass() -> None:
     core = PositionalMLPCore(D_IN, D_OUT)
     x = torch.randn(B, T, D_IN)
-    y, state = core(x, batched(core.initial_state()))
-    y1, s1 = core(x[:, :4], batched(core.initial_state()))
+    y, state = core(x, core.batched_initial_state(B))
+    y1, s1 = core(x[:, :4], core.batched_initial_state(B))
     y2, s2 = core(x[:, 4:], s1)
     torch.testing.assert_close(torch.cat([y1, y2], 1), y)
     assert torch.equal(s2["t"], state["t"])
-    s = batched(core.initial_state())
+    s = core.batched_initial_state(B)
     steps = []
     for t in range(T):
         y_t, s = core(x[:, t : t + 1], s)
@@ -110,22 +106,22 @@ def test_positional_chunked_and_stepwise_equal_one_pass() -> None:
 def test_positional_is_causal_and_uses_position() -> None:
     core = PositionalMLPCore(D_IN, D_OUT)
     x = torch.randn(B, T, D_IN)
-    y, _ = core(x, batched(core.initial_state()))
+    y, _ = core(x, core.batched_initial_state(B))
     x2 = x.clone()
     x2[:, 5] += 1.0
-    y2, _ = core(x2, batched(core.initial_state()))
+    y2, _ = core(x2, core.batched_initial_state(B))
     torch.testing.assert_close(y2[:, :5], y[:, :5])
     torch.testing.assert_close(y2[:, 6:], y[:, 6:])
     assert not torch.allclose(y2[:, 5], y[:, 5])
     # same input at different steps gives different outputs (the position is seen)
     same = x[:, :1].expand(B, T, D_IN)
-    y3, _ = core(same, batched(core.initial_state()))
+    y3, _ = core(same, core.batched_initial_state(B))
     assert not torch.allclose(y3[:, 0], y3[:, 1])
 
 
 def test_positional_gradients_reach_all_parameters() -> None:
     core = PositionalMLPCore(D_IN, D_OUT)
-    y, _ = core(torch.randn(B, T, D_IN), batched(core.initial_state()))
+    y, _ = core(torch.randn(B, T, D_IN), core.batched_initial_state(B))
     y.square().sum().backward()
     for name, param in core.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name

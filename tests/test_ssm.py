@@ -11,13 +11,9 @@ from scipy.special import erf
 from models.ssm import LMUCore, S4DCore, legendre_zoh
 
 
-def _batched(state: dict[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
-    return {k: v.expand(batch, *v.shape).clone() for k, v in state.items()}
-
-
 def _random_state(core: torch.nn.Module, batch: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
     state = {}
-    for key, value in _batched(core.initial_state(), batch).items():
+    for key, value in core.batched_initial_state(batch).items():
         if value.is_complex():
             state[key] = torch.complex(torch.randn(value.shape, generator=gen), torch.randn(value.shape, generator=gen))
         else:
@@ -230,7 +226,7 @@ def test_popgym_sizes_shapes(cls: type):
     torch.manual_seed(0)
     core = cls(128, 256)
     x = torch.randn(2, 9, 128)
-    y, state = core(x, _batched(core.initial_state(), 2))
+    y, state = core(x, core.batched_initial_state(2))
     assert y.shape == (2, 9, 256) and y.dtype == torch.float32
     for key, value in core.initial_state().items():
         assert state[key].shape == (2, *value.shape) and state[key].dtype == value.dtype

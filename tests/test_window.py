@@ -12,10 +12,6 @@ B, T, D_IN, D_OUT = 3, 10, 6, 8
 CORES = [FramestackCore, FrameconvCore]
 
 
-def batched(state: dict[str, torch.Tensor], batch: int = B) -> dict[str, torch.Tensor]:
-    return {k: v.expand(batch, *v.shape).clone() for k, v in state.items()}
-
-
 def leaky_relu(v: np.ndarray) -> np.ndarray:
     return np.where(v > 0, v, 0.01 * v)
 
@@ -71,7 +67,7 @@ def test_matches_reference(cls: type, stack_size: int, positional: bool) -> None
         with torch.no_grad():
             core.position.strength.fill_(0.3)
     x = torch.randn(B, T, D_IN)
-    y, state = core(x, batched(core.initial_state()))
+    y, state = core(x, core.batched_initial_state(B))
     assert y.shape == (B, T, D_OUT)
     for b in range(B):
         xb = x[b].double().numpy()
@@ -100,9 +96,9 @@ def test_initial_state(cls: type, positional: bool) -> None:
 def test_chunked_and_stepwise_equal_one_pass(cls: type, positional: bool) -> None:
     core = cls(D_IN, D_OUT, positional=positional)
     x = torch.randn(B, T, D_IN)
-    y, state = core(x, batched(core.initial_state()))
+    y, state = core(x, core.batched_initial_state(B))
     # chunks shorter and longer than the window
-    s = batched(core.initial_state())
+    s = core.batched_initial_state(B)
     outs = []
     for lo, hi in [(0, 2), (2, 3), (3, 8), (8, T)]:
         y_c, s = core(x[:, lo:hi], s)
@@ -110,7 +106,7 @@ def test_chunked_and_stepwise_equal_one_pass(cls: type, positional: bool) -> Non
     torch.testing.assert_close(torch.cat(outs, 1), y)
     for key in state:
         torch.testing.assert_close(s[key], state[key])
-    s = batched(core.initial_state())
+    s = core.batched_initial_state(B)
     steps = []
     for t in range(T):
         y_t, s = core(x[:, t : t + 1], s)
@@ -122,10 +118,10 @@ def test_chunked_and_stepwise_equal_one_pass(cls: type, positional: bool) -> Non
 def test_causal_and_window_limited(cls: type) -> None:
     core = cls(D_IN, D_OUT, positional=False)
     x = torch.randn(B, T, D_IN)
-    y, _ = core(x, batched(core.initial_state()))
+    y, _ = core(x, core.batched_initial_state(B))
     x2 = x.clone()
     x2[:, 3] += 1.0
-    y2, _ = core(x2, batched(core.initial_state()))
+    y2, _ = core(x2, core.batched_initial_state(B))
     torch.testing.assert_close(y2[:, :3], y[:, :3])  # causal
     for t in range(3, 7):  # seen while x_3 is inside the window of k = 4
         assert not torch.allclose(y2[:, t], y[:, t])
@@ -135,7 +131,7 @@ def test_causal_and_window_limited(cls: type) -> None:
 @pytest.mark.parametrize("cls", CORES)
 def test_gradients_reach_all_parameters(cls: type) -> None:
     core = cls(D_IN, D_OUT)
-    y, _ = core(torch.randn(B, T, D_IN), batched(core.initial_state()))
+    y, _ = core(torch.randn(B, T, D_IN), core.batched_initial_state(B))
     y.square().sum().backward()
     for name, param in core.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
