@@ -287,7 +287,8 @@ def goals(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    from models import FFM_MODELS, MODELS, get_model
+    from models import FFM_MODELS, MODELS
+    from ppo import parse_names
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])
@@ -307,12 +308,10 @@ def main() -> None:
         return
     if args.quick:
         args.batch, args.layer_batch, args.time, args.samples, args.warmup = [2], [2], 16, 2, 1
-    models = list(MODELS) if args.models == "ALL" else [name.strip() for name in args.models.split(",") if name.strip()]
-    for name in models:
-        try:
-            get_model(name)
-        except ValueError as error:
-            parser.error(str(error))
+    try:
+        models = parse_names(args.models, list(MODELS), {"ALL": list(MODELS)}, "model")
+    except ValueError as error:
+        parser.error(str(error))
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is visible")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])

@@ -148,9 +148,11 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
             parser.error(f"--{flag}: expected a value >= {minimum}, got {value}")
         return value
 
-    models = _names(args.models, list(MODELS), {"ALL": list(MODELS)}, "model", parser)
-    groups = env_groups()
-    envs = _names(args.experiment, list(popgym_envs()), groups, "env", parser)
+    try:
+        models = parse_names(args.models, list(MODELS), {"ALL": list(MODELS)}, "model")
+        envs = parse_names(args.experiment, list(popgym_envs()), env_groups(), "env")
+    except ValueError as error:
+        parser.error(str(error))
     splits, split_id = number("num-splits", int, 1), number("split-id", int, 0)
     if split_id >= splits:
         parser.error(f"--split-id: expected 0 <= split id < {splits} (--num-splits), got {split_id}")
@@ -187,10 +189,8 @@ def _parse_number(text: str, kind: type) -> float | None:
     return kind(value)
 
 
-def _names(
-    text: str, valid: list[str], groups: dict[str, list[str]], kind: str, parser: argparse.ArgumentParser
-) -> list[str]:
-    """Comma list of names or group names -> names, in order, without repeats."""
+def parse_names(text: str, valid: list[str], groups: dict[str, list[str]], kind: str) -> list[str]:
+    """Comma list of names or group names -> names, in order, without repeats; ValueError names the valid ones."""
     chosen = []
     for item in (part.strip() for part in text.split(",") if part.strip()):
         if item in groups:
@@ -199,9 +199,9 @@ def _names(
             chosen.append(item)
         else:
             group_text = f"; groups: {', '.join(groups)}" if len(groups) > 1 else ""
-            parser.error(f"unknown {kind} {item!r}; valid {kind}s: {', '.join(valid)}, or ALL{group_text}")
+            raise ValueError(f"unknown {kind} {item!r}; valid {kind}s: {', '.join(valid)}, or ALL{group_text}")
     if not chosen:
-        parser.error(f"no {kind} given; valid {kind}s: {', '.join(valid)}")
+        raise ValueError(f"no {kind} given; valid {kind}s: {', '.join(valid)}")
     return list(dict.fromkeys(chosen))
 
 
