@@ -81,7 +81,7 @@ class FFM(nn.Module):
             raise ValueError(f"expected an aggregator state [m={self.memory_size}, ...], got {list(probe.shape)}")
         self.state_shape = tuple(probe.shape)
         self.complex_state = probe.is_complex()
-        self.mix = nn.Linear(probe.numel() * (2 if probe.is_complex() else 1), output_size)
+        self.mix = nn.Linear(probe.numel() * (2 if self.complex_state else 1), output_size)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
         """The aggregator's initial state [batch_size, *state_shape]: FFA's is zero, complex64."""
