@@ -360,11 +360,16 @@ def load_trial(trial_dir: Path) -> pd.DataFrame:
     """One trial's results, one row per iteration, columns flattened with "/" (as in progress.csv).
 
     Reads result.json (JSON lines): Tune's progress.csv fixes its columns at the first row, and a resumed
-    RLlib run adds metrics, so later rows of the CSV can be longer than its header.
+    RLlib run adds metrics, so later rows of the CSV can be longer than its header. Tune appends to the
+    file and does not take back the iterations a stopped run made after its last checkpoint; the resumed
+    run makes them again, and its rows are the ones kept.
     """
     lines = (trial_dir / "result.json").read_text().splitlines()
     table = pd.json_normalize([json.loads(line) for line in lines if line.strip()], sep="/")
-    return table.drop(columns=[column for column in table.columns if column.startswith("config/")])
+    table = table.drop(columns=[column for column in table.columns if column.startswith("config/")])
+    if "training_iteration" not in table:
+        return table
+    return table.drop_duplicates("training_iteration", keep="last").reset_index(drop=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

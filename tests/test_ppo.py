@@ -1,5 +1,6 @@
 """ppo.py: settings from flags and POPGYM_* variables, a real Tune run, and resume after a kill."""
 
+import json
 import os
 import signal
 import subprocess
@@ -144,3 +145,16 @@ def test_demo_preset_is_a_default_that_flags_and_variables_override() -> None:
     assert demo.models == ("RayFFM", "GRU", "BasicMLP") and demo.name == "demo" and demo.workers == 0
     assert ppo.parse_settings(["--steps", "100"], environ={"POPGYM_PRESET": "demo"}).steps == 100
     assert ppo.parse_settings(["--preset", "demo"], environ={"POPGYM_STEPS": "200"}).steps == 200
+
+
+def test_load_trial_keeps_the_resumed_run_of_a_repeated_iteration(tmp_path: Path) -> None:
+    """A run stopped after iteration 3 but checkpointed at 2 left its own row 3; the resumed run redid it."""
+    rows = [(1, 10.0), (2, 20.0), (3, 30.0), (3, 31.0), (4, 41.0)]
+    lines = [
+        {"training_iteration": i, "env_runners": {"episode_return_mean": r}, "config": {"env": "X"}} for i, r in rows
+    ]
+    (tmp_path / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    table = ppo.load_trial(tmp_path)
+    assert list(table["training_iteration"]) == [1, 2, 3, 4]
+    assert list(table["env_runners/episode_return_mean"]) == [10.0, 20.0, 31.0, 41.0]
+    assert not any(column.startswith("config/") for column in table.columns)
