@@ -97,6 +97,11 @@ OPTIONS = (
 )
 
 
+CPU_ENVS = (
+    "RepeatFirstEasy,RepeatPreviousEasy,CountRecallEasy,"  # diagnostic
+    "PositionOnlyCartPoleEasy,NoisyPositionOnlyCartPoleEasy,BattleshipEasy"  # control, noisy, game
+)
+
 # The README's `make demo`: a small real reproduction (6 minutes on 2 cores) in which memory matters.
 PRESETS = {
     "demo": {
@@ -108,7 +113,25 @@ PRESETS = {
         "bptt-cutoff": "128",
         "minibatch": "4",
         "name": "demo",
-    }
+    },
+    # The README's Results on one 2-core machine (issue 8): six envs over four groups, 3 seeds, a CPU budget.
+    "cpu": {
+        "models": "RayFFM,GRU,LSTM,BasicMLP,LinearAttention,S4D",
+        "experiment": CPU_ENVS,
+        "steps": "32768",
+        "samples": "3",
+        "workers": "0",
+        "envs-per-worker": "16",
+        "bptt-cutoff": "64",
+        "minibatch": "8",
+        "name": "cpu",
+    },
+}
+# The six RayFFM ablations on two of those envs, same budget; their RayFFM reference is the "cpu" run.
+PRESETS["cpu-ablations"] = PRESETS["cpu"] | {
+    "models": "RayFFMNoOscillate,RayFFMNoLearnOscillate,RayFFMNoDecay,RayFFMNoLearnDecay,RayFFMNoInGate,RayFFMNoOutGate",
+    "experiment": "RepeatPreviousEasy,PositionOnlyCartPoleEasy",
+    "name": "cpu-ablations",
 }
 
 

@@ -1,12 +1,12 @@
 """python -m plotting <figure...|all> --source results/ --out figures/
 
 Figures (PNG and PDF in --out) and tables:
-  table             results_table.csv / .md: mean final MMER per model and env
+  table             popgym_mmer.csv / .md: mean final MMER per model and env; popgym_final_mmer.csv per trial
   summary           figure 1: FFM's MMER relative to every other model per env, mean MMER per model
   curves            figure 2: MMER learning curves per env (without the ablations unless --models names them)
   ablations         figure 3: mean MMER of RayFFM and each ablation
   throughput        figure 4: train time, inference latency, peak memory, parameters (benchmark.py's CSV)
-  pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3
+  pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3 (+ pomdp_final_return.csv)
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
 POPGym results come from ppo.py's trial folders under --source, or from wandb with --wandb. With "all",
@@ -22,7 +22,7 @@ import pandas as pd
 
 from plotting.interpretability import interpretability
 from plotting.load import NoResultsError, load_popgym
-from plotting.pomdp import load_pomdp, pomdp_figure
+from plotting.pomdp import final_returns, load_pomdp, pomdp_figure
 from plotting.popgym_figures import ABLATIONS, ablations, learning_curves, memory_gaps, mmer_summary, write_table
 from plotting.throughput import load_throughput, throughput_figure, throughput_files
 
@@ -32,8 +32,9 @@ class RequirementFailed(RuntimeError):
 
 
 def table(results: pd.DataFrame, args: argparse.Namespace) -> str:
-    wide = write_table(results, args.out)
-    return f"Final MMER (mean over seeds):\n{wide.to_markdown(floatfmt='.3f')}\nwrote {args.out / 'results_table.csv'}"
+    wide = write_table(results, args.tables or args.out)
+    written = (args.tables or args.out) / "popgym_mmer.csv"
+    return f"Final MMER (mean over seeds):\n{wide.to_markdown(floatfmt='.3f')}\nwrote {written}"
 
 
 def curves(results: pd.DataFrame, args: argparse.Namespace) -> str:
@@ -59,7 +60,11 @@ def throughput(args: argparse.Namespace) -> str:
 
 
 def pomdp(args: argparse.Namespace) -> str:
-    return wrote(pomdp_figure(load_pomdp(args.source), args.out))
+    table = load_pomdp(args.source)
+    tables = args.tables or args.out
+    tables.mkdir(parents=True, exist_ok=True)
+    final_returns(table).to_csv(tables / "pomdp_final_return.csv", index=False)
+    return wrote(pomdp_figure(table, args.out)) + f"; wrote {tables / 'pomdp_final_return.csv'}"
 
 
 def wrote(path: Path) -> str:
@@ -82,9 +87,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figures", nargs="+", choices=(*FIGURES, "all"), help="what to draw")
     parser.add_argument(
-        "--source", type=Path, default=Path("results"), help="local results root (ppo.py, pomdp/, throughput*.csv)"
+        "--source",
+        type=Path,
+        nargs="+",
+        default=[Path("results")],
+        help="local results roots, read together (ppo.py experiments, pomdp/, throughput*.csv)",
     )
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
+    parser.add_argument("--tables", type=Path, help="folder for the CSV/Markdown tables (default: --out)")
     parser.add_argument(
         "--wandb",
         metavar="PROJECT|FOLDER",

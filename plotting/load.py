@@ -8,7 +8,7 @@ and go through ``tidy``.
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,10 +35,11 @@ class Run(NamedTuple):
     history: pd.DataFrame
 
 
-def load_popgym(source: Path, wandb: str | None = None, group: str | None = None) -> pd.DataFrame:
-    """The tidy table of ppo.py's trials under ``source``, or of the wandb project / offline folder ``wandb``."""
+def load_popgym(sources: Sequence[Path], wandb: str | None = None, group: str | None = None) -> pd.DataFrame:
+    """The tidy table of ppo.py's trials under the ``sources`` roots, or of the wandb project / offline folder."""
     if wandb is None:
-        return tidy(local_runs(Path(source)), f"ppo.py results (result.json) under {source}")
+        runs = (run for source in sources for run in local_runs(Path(source)))
+        return tidy(runs, f"ppo.py results (result.json) under {', '.join(map(str, sources))}")
     from plotting.wandb_source import wandb_runs
 
     return tidy(wandb_runs(wandb, group), f"ppo.py runs in wandb {wandb}" + (f" (group {group})" if group else ""))

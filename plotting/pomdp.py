@@ -6,6 +6,7 @@ one row per evaluation).
 """
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -18,12 +19,13 @@ RUN_KEYS = ("task", "algo", "memory", "seed")
 PROGRESS = ["env_steps", "iteration", "eval_return"]
 
 
-def load_pomdp(source: Path) -> pd.DataFrame:
-    """Every run under ``source``, one row per evaluation (task, algo, memory, seed, env_steps, eval_return, ...)."""
-    if not source.exists():
-        raise NoResultsError(f"results source {source} does not exist")
+def load_pomdp(sources: Sequence[Path]) -> pd.DataFrame:
+    """Every run under the ``sources`` roots, one row per evaluation (task, algo, memory, seed, env_steps, ...)."""
+    missing = [str(source) for source in sources if not source.exists()]
+    if missing:
+        raise NoResultsError(f"results source {', '.join(missing)} does not exist")
     tables = []
-    for record in sorted(source.rglob("run.json")):
+    for record in sorted(record for source in sources for record in source.rglob("run.json")):
         run = json.loads(record.read_text())
         progress = record.parent / "progress.csv"
         if not set(RUN_KEYS) <= run.keys() or not progress.is_file() or progress.stat().st_size == 0:
@@ -31,14 +33,21 @@ def load_pomdp(source: Path) -> pd.DataFrame:
         tables.append(pd.read_csv(progress, usecols=PROGRESS).assign(**{key: run[key] for key in RUN_KEYS}))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if table.empty:
-        raise NoResultsError(f"no pomdp-baselines runs (run.json and progress.csv) under {source}")
+        raise NoResultsError(
+            f"no pomdp-baselines runs (run.json and progress.csv) under {', '.join(map(str, sources))}"
+        )
     return table[[*RUN_KEYS, *PROGRESS]]
+
+
+def final_returns(table: pd.DataFrame) -> pd.DataFrame:
+    """Each run's last evaluation: task, algo, memory, seed, env_steps, iteration, eval_return."""
+    return table.sort_values("env_steps").groupby(list(RUN_KEYS), as_index=False).last()
 
 
 def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:
     """Per task: evaluation return over env steps (mean ± sd over seeds), and the final returns (mean, 95% CI)."""
     tasks = sorted(table["task"].unique())
-    final = table.sort_values("env_steps").groupby(["task", "algo", "memory", "seed"], as_index=False).last()
+    final = final_returns(table)
     figure, axes = panels(2 * len(tasks), columns=2, width=6, height=3.8)
     for index, task in enumerate(tasks):
         curve_axis, final_axis = axes[2 * index : 2 * index + 2]

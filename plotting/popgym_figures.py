@@ -36,12 +36,14 @@ def memory_gaps(results: pd.DataFrame, baseline: str = "BasicMLP") -> pd.DataFra
 
 
 def write_table(results: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """results_table.csv (long: env, model, mmer_mean, mmer_std, seeds) and .md (models x envs)."""
+    """popgym_mmer.csv (env, model, mmer_mean, mmer_std, seeds) and .md (models x envs), and
+    popgym_final_mmer.csv (each trial's final step and MMER)."""
     table = final_mmer_table(results)
     wide = table.pivot(index="model", columns="env", values="mmer_mean")
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "results_table.csv", index=False)
-    (out / "results_table.md").write_text(wide.to_markdown(floatfmt=".3f") + "\n")
+    table.to_csv(out / "popgym_mmer.csv", index=False)
+    (out / "popgym_mmer.md").write_text(wide.to_markdown(floatfmt=".3f") + "\n")
+    final_mmer(results).to_csv(out / "popgym_final_mmer.csv", index=False)
     return wide
 
 

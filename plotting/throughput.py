@@ -1,5 +1,6 @@
 """Figure 4: train time, inference latency, peak memory and parameters per model, from benchmark.py's CSVs."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +13,10 @@ from plotting.load import NoResultsError
 TIMES = ["p10_ms", "median_ms", "p90_ms"]
 
 
-def throughput_files(source: Path) -> list[Path]:
-    """benchmark.py's tables under ``source``: throughput*.csv, without the *_goals.csv ratio tables."""
-    return sorted(path for path in source.rglob("throughput*.csv") if not path.stem.endswith("_goals"))
+def throughput_files(sources: Sequence[Path]) -> list[Path]:
+    """benchmark.py's tables under the ``sources`` roots: throughput*.csv, without the *_goals.csv ratio tables."""
+    found = (path for source in sources for path in source.rglob("throughput*.csv"))
+    return sorted(path for path in found if not path.stem.endswith("_goals"))
 
 
 def load_throughput(paths: list[Path]) -> pd.DataFrame:

@@ -112,7 +112,7 @@ def full_source(source: Path) -> Path:
 
 
 def test_loader_builds_the_tidy_table(source: Path) -> None:
-    table = load_popgym(source)
+    table = load_popgym([source])
     assert list(table.columns[:8]) == ["env", "base_env", "difficulty", "model", "seed", "step", "return", "mmer"]
     assert len(table) == 11
     ffm = table[(table["model"] == "RayFFM") & (table["seed"] == 1)]
@@ -131,14 +131,14 @@ def test_wandb_offline_runs_give_the_same_table(source: Path, tmp_path: Path) ->
     assert len(list(log_records(runs[0]))) > 5
 
     key = ["env", "model", "seed", "step"]
-    local = load_popgym(source).sort_values(key, ignore_index=True)
-    from_wandb = load_popgym(source, wandb=str(offline), group="experiment").sort_values(key, ignore_index=True)
+    local = load_popgym([source]).sort_values(key, ignore_index=True)
+    from_wandb = load_popgym([source], wandb=str(offline), group="experiment").sort_values(key, ignore_index=True)
     pd.testing.assert_frame_equal(from_wandb, local, check_dtype=False)
-    assert set(load_popgym(source, wandb=str(offline))["model"]) == {"RayFFM", "BasicMLP", "GRU"}
+    assert set(load_popgym([source], wandb=str(offline))["model"]) == {"RayFFM", "BasicMLP", "GRU"}
 
     out = tmp_path / "figures"
     main(["table", "--wandb", str(offline), "--group", "experiment", "--out", str(out)])
-    table = pd.read_csv(out / "results_table.csv").set_index(["env", "model"])
+    table = pd.read_csv(out / "popgym_mmer.csv").set_index(["env", "model"])
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "mmer_mean"] == pytest.approx((0.2 + 0.4) / 2)
 
 
@@ -172,8 +172,8 @@ class FakeApi:
 def test_wandb_online_runs_through_the_public_api(source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wandb, "Api", FakeApi)
     key = ["env", "model", "seed", "step"]
-    local = load_popgym(source).sort_values(key, ignore_index=True)
-    online = load_popgym(source, wandb="me/popgym", group="experiment").sort_values(key, ignore_index=True)
+    local = load_popgym([source]).sort_values(key, ignore_index=True)
+    online = load_popgym([source], wandb="me/popgym", group="experiment").sort_values(key, ignore_index=True)
     pd.testing.assert_frame_equal(online, local, check_dtype=False)
     assert FakeApi.calls == [("me/popgym", {"group": "experiment"})]
     with pytest.raises(
@@ -185,31 +185,57 @@ def test_wandb_online_runs_through_the_public_api(source: Path, monkeypatch: pyt
 def test_table_and_curves_are_written(source: Path, tmp_path: Path) -> None:
     out = tmp_path / "figures"
     main(["table", "curves", "--source", str(source), "--out", str(out)])
-    table = pd.read_csv(out / "results_table.csv").set_index(["env", "model"])
+    table = pd.read_csv(out / "popgym_mmer.csv").set_index(["env", "model"])
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "mmer_mean"] == pytest.approx((0.2 + 0.4) / 2)
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "mmer_std"] == pytest.approx(math.sqrt(0.02))
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "seeds"] == 2
     assert table.loc[("RepeatPreviousEasy", "BasicMLP"), "mmer_mean"] == pytest.approx(-0.45)
     assert table.loc[("StatelessCartPoleHard", "RayFFM"), "mmer_mean"] == pytest.approx(0.3)
-    assert "| RayFFM" in (out / "results_table.md").read_text()
+    assert "| RayFFM" in (out / "popgym_mmer.md").read_text()
     for suffix in ("png", "pdf"):
         assert (out / f"learning_curves.{suffix}").stat().st_size > 1000
 
 
 def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "figures"
-    main(["all", "--source", str(full_source), "--out", str(out)])
+    out, tables = tmp_path / "figures", tmp_path / "tables"
+    main(["all", "--source", str(full_source), "--out", str(out), "--tables", str(tables)])
     names = ["mmer_summary", "learning_curves", "ablations", "throughput", "pomdp", "interpretability"]
     for name in names:
         for suffix in ("png", "pdf"):
             assert (out / f"{name}.{suffix}").stat().st_size > 1000, name
-    assert (out / "results_table.csv").exists() and (out / "results_table.md").exists()
+    assert sorted(path.name for path in tables.iterdir()) == [
+        "pomdp_final_return.csv",
+        "popgym_final_mmer.csv",
+        "popgym_mmer.csv",
+        "popgym_mmer.md",
+    ]
+    assert not list(out.glob("*.csv"))
+    trials = pd.read_csv(tables / "popgym_final_mmer.csv").set_index(["env", "model", "seed"])
+    assert len(trials) == len(TRIALS) + len(MORE_TRIALS)
+    assert trials.loc[("RepeatPreviousEasy", "GRU", 0)].to_dict() == {"step": 400, "mmer": 0.1}
+    returns = pd.read_csv(tables / "pomdp_final_return.csv").set_index(["task", "algo", "memory", "seed"])
+    assert len(returns) == 8 and returns.loc[("PendulumV", "td3", "gru", 1), "eval_return"] == -160.0
+    assert (returns["env_steps"] == 2000).all()
     printed = capsys.readouterr()
     assert printed.err == "" and "Final MMER minus BasicMLP's" in printed.out
 
 
+def test_sources_are_read_together(tmp_path: Path) -> None:
+    """An ablation experiment kept apart from its RayFFM reference (ppo.py presets cpu and cpu-ablations)."""
+    main_root, ablation_root = tmp_path / "cpu", tmp_path / "cpu-ablations"
+    write_trial(main_root, "RepeatPreviousEasy", "RayFFM", 0, [-0.5, 0.2, 0.1])
+    write_trial(ablation_root, "RepeatPreviousEasy", "RayFFMNoDecay", 0, [-0.2, 0.0, -0.1])
+    out = tmp_path / "figures"
+    main(["table", "ablations", "--source", str(main_root), str(ablation_root), "--out", str(out)])
+    table = pd.read_csv(out / "popgym_mmer.csv").set_index("model")["mmer_mean"]
+    assert table.to_dict() == pytest.approx({"RayFFM": 0.2, "RayFFMNoDecay": 0.0})
+    assert (out / "ablations.png").stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        main(["table", "--source", str(main_root), str(tmp_path / "missing"), "--out", str(out)])
+
+
 def test_figure_numbers(full_source: Path) -> None:
-    table = load_popgym(full_source)
+    table = load_popgym([full_source])
     relative = relative_mmer(table).set_index(["env", "model"])["relative"]  # (FFM - model) / |model|
     assert relative.to_dict() == pytest.approx(
         {
@@ -233,7 +259,7 @@ def test_figure_numbers(full_source: Path) -> None:
     assert rows.loc[("GRU", "train", "cuda"), "model_mem_mb"] == 30.0  # no baseline on CUDA
     assert rows.loc[("GRU", "train", "cuda"), "setting"] == "cuda, B=8"
 
-    pomdp = load_pomdp(full_source)
+    pomdp = load_pomdp([full_source])
     assert len(pomdp) == 16 and list(pomdp.columns[:4]) == ["task", "algo", "memory", "seed"]
     final = pomdp[pomdp["env_steps"] == 2000].groupby(["algo", "memory"])["eval_return"].mean()
     assert final[("td3", "gru")] == (-60.0 - 160.0) / 2 and final[("sac", "ffm")] == -50.0
