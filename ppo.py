@@ -25,7 +25,7 @@ import popgym.envs
 from popgym.wrappers import Antialias, PreviousAction
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-from models import MODELS
+from models import FFM_MODELS, MODELS
 from models.callbacks import PER_UNIT, PREFIX, FFMInternalsCallback
 
 REPO = Path(__file__).resolve().parent
@@ -129,7 +129,7 @@ PRESETS = {
 }
 # The six RayFFM ablations on two of those envs, same budget; their RayFFM reference is the "cpu" run.
 PRESETS["cpu-ablations"] = PRESETS["cpu"] | {
-    "models": "RayFFMNoOscillate,RayFFMNoLearnOscillate,RayFFMNoDecay,RayFFMNoLearnDecay,RayFFMNoInGate,RayFFMNoOutGate",
+    "models": ",".join(model.__name__ for model in FFM_MODELS[1:]),
     "experiment": "RepeatPreviousEasy,PositionOnlyCartPoleEasy",
     "name": "cpu-ablations",
 }
