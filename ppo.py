@@ -118,7 +118,7 @@ PRESETS = {
     "cpu": {
         "models": "RayFFM,GRU,LSTM,BasicMLP,LinearAttention,S4D",
         "experiment": CPU_ENVS,
-        "steps": "32768",
+        "steps": "24576",
         "samples": "3",
         "workers": "0",
         "envs-per-worker": "16",
