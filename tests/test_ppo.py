@@ -147,6 +147,26 @@ def test_demo_preset_is_a_default_that_flags_and_variables_override() -> None:
     assert ppo.parse_settings(["--preset", "demo"], environ={"POPGYM_STEPS": "200"}).steps == 200
 
 
+def test_cpu_presets_span_the_groups_and_share_the_ablation_envs() -> None:
+    """Issue 8's CPU runs: six envs over diagnostic, control, noisy and game; the ablations on two of them."""
+    main = ppo.parse_settings(["--preset", "cpu"], environ={})
+    ablations = ppo.parse_settings(["--preset", "cpu-ablations"], environ={})
+    groups = ppo.env_groups()
+    for group in ("DIAGNOSTIC", "CONTROL", "NOISY", "GAME"):
+        assert set(main.envs) & set(groups[f"{group}_EASY"]), group
+    assert len(main.envs) == 6 and main.samples == ablations.samples == 3
+    assert set(ablations.envs) < set(main.envs) and "RayFFM" in main.models
+    assert ablations.models == tuple(name for name in MODELS if name.startswith("RayFFMNo"))
+    same = ("steps", "workers", "envs_per_worker", "bptt_cutoff", "minibatch")
+    assert all(getattr(main, key) == getattr(ablations, key) for key in same)
+
+
+def test_installed_popgym_is_not_shadowed_by_the_popgym_folder() -> None:
+    import popgym
+
+    assert popgym.__file__ is not None and "site-packages" in popgym.__file__
+
+
 def test_load_trial_keeps_the_resumed_run_of_a_repeated_iteration(tmp_path: Path) -> None:
     """A run stopped after iteration 3 but checkpointed at 2 left its own row 3; the resumed run redid it."""
     rows = [(1, 10.0), (2, 20.0), (3, 30.0), (3, 31.0), (4, 41.0)]
