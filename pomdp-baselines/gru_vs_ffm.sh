@@ -8,11 +8,14 @@
 # CPU; the CPU cores are shared out between the runs unless OMP_NUM_THREADS is set. EXTRA goes to main.py
 # unchanged, e.g. `--algo td3` or `--set iterations=100`. PYTHON picks the interpreter (default: the repo's
 # .venv). Groups: CONFIGS_RNN_P / CONFIGS_FFM_P (GRU / FFM on the four -P tasks), CONFIGS_RNN_V / CONFIGS_FFM_V
-# (the -V tasks), CONFIGS_P / CONFIGS_V (both memories: eight runs).
+# (the -V tasks), CONFIGS_P / CONFIGS_V (both memories: eight runs). TASKS (space-separated, from
+# ant cheetah hopper walker pendulum; default the four PyBullet tasks) picks the tasks, e.g.
+# TASKS="pendulum hopper" ./gru_vs_ffm.sh 0 -1 CONFIGS_P.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-TASKS=(ant cheetah hopper walker)
+KNOWN_TASKS=(ant cheetah hopper walker pendulum)
+read -r -a TASKS <<<"${TASKS:-ant cheetah hopper walker}"
 GROUP_NAMES=(CONFIGS_RNN_P CONFIGS_FFM_P CONFIGS_RNN_V CONFIGS_FFM_V CONFIGS_P CONFIGS_V)
 
 usage() {
@@ -39,6 +42,10 @@ GROUP=$3
 shift 3
 [[ $SEED =~ ^[0-9]+$ ]] || { echo "RANDOM_SEED: expected a whole number >= 0, got '$SEED'" >&2; usage; }
 [[ $CUDA =~ ^-?[0-9]+$ ]] || { echo "CUDA_DEVICE: expected a GPU index or -1 (CPU), got '$CUDA'" >&2; usage; }
+[[ ${#TASKS[@]} -gt 0 ]] || { echo "TASKS: expected some of ${KNOWN_TASKS[*]}, got none" >&2; usage; }
+for task in "${TASKS[@]}"; do
+    [[ " ${KNOWN_TASKS[*]} " == *" $task "* ]] || { echo "TASKS: unknown task '$task'; expected some of ${KNOWN_TASKS[*]}" >&2; usage; }
+done
 
 case $GROUP in
     CONFIGS_RNN_P) mapfile -t CONFIGS < <(configs p gru) ;;

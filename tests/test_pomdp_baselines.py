@@ -319,6 +319,15 @@ def test_gru_vs_ffm_runs_the_groups_configs_in_parallel(tmp_path: Path) -> None:
     for group, memory in (("CONFIGS_RNN_P", "gru"), ("CONFIGS_FFM_P", "ffm")):
         done = subprocess.run([script, "0", "0", group], env=environ, capture_output=True, text=True)
         assert done.returncode == 0 and f"hopper/p/{memory}.yml" in done.stdout and "4 of 4" in done.stdout
+    chosen = environ | {"TASKS": "pendulum hopper"}
+    done = subprocess.run([script, "3", "-1", "CONFIGS_P"], env=chosen, capture_output=True, text=True)
+    assert done.returncode == 0 and "4 of 4" in done.stdout
+    assert {line.split(" -> ")[0] for line in done.stdout.splitlines() if " -> " in line} == {
+        f"configs/pomdp/{task}/p/{memory}.yml" for task in ("pendulum", "hopper") for memory in ("gru", "ffm")
+    }
+    for tasks in ("hopper swimmer", " "):
+        done = subprocess.run([script, "0", "-1", "CONFIGS_P"], env=environ | {"TASKS": tasks}, capture_output=True)
+        assert done.returncode == 2 and b"TASKS: " in done.stderr
     done = subprocess.run([script, "0", "-1", "CONFIGS_Q"], env=environ, capture_output=True, text=True)
     assert done.returncode == 2
     assert "CONFIG_GROUP: unknown group 'CONFIGS_Q'; expected one of CONFIGS_RNN_P CONFIGS_FFM_P" in done.stderr
