@@ -23,9 +23,9 @@ def panels(count: int, columns: int = 3, width: float = 5, height: float = 3.6) 
 
 
 def save(figure: plt.Figure, out: Path, name: str) -> Path:
-    """name.png and name.pdf in out; returns the PNG's path."""
+    """name.png (100 dpi: small enough to commit) and name.pdf in out; returns the PNG's path."""
     out.mkdir(parents=True, exist_ok=True)
     for suffix in ("png", "pdf"):
-        figure.savefig(out / f"{name}.{suffix}", dpi=150)
+        figure.savefig(out / f"{name}.{suffix}", dpi=100)
     plt.close(figure)
     return out / f"{name}.png"

@@ -7,7 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from plotting.figure import panels, save
-from plotting.load import NoResultsError
+from plotting.load import NoResultsError, align_steps
 from plotting.popgym_figures import FFM
 
 # logged name: (title, axis label, what its units are)
@@ -34,7 +34,7 @@ def interpretability(results: pd.DataFrame, out: Path, model: str = FFM) -> Path
 
     Infinite values (no decay, no oscillation) are left out.
     """
-    long = internals(results, model)
+    long = internals(align_steps(results[results["model"] == model]), model)
     envs = sorted(long["env"].unique())
     figure, axes = panels(2 * len(envs), columns=2, width=6, height=3.4)
     for index, env in enumerate(envs):

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from ppo import MMER, MODEL_KEY, RETURN_MEAN, load_trial
@@ -88,3 +89,27 @@ def split_difficulty(env: str) -> tuple[str, str]:
         if env.endswith(level):
             return env[: -len(level)], level
     return env, ""
+
+
+def align_steps(table: pd.DataFrame, points: int = 48) -> pd.DataFrame:
+    """The tidy table at one grid of env steps per env, so that runs average point by point.
+
+    Runs of one env end their iterations at slightly different env steps (episodes do not end on batch
+    boundaries). Each run takes, at each of ``points`` evenly spaced grid steps, its last row at or before
+    it (MMER and the logged internals are step functions). A model keeps the grid steps that all its seeds
+    reach, so that every point averages the same seeds.
+    """
+    if table.empty:
+        return table
+    aligned = []
+    for _, env_runs in table.groupby("env"):
+        steps = env_runs["step"].astype(float)
+        grid = pd.DataFrame({"step": np.linspace(steps.min(), steps.max(), points)})
+        for _, run in env_runs.groupby(["model", "seed"]):
+            run = run.assign(step=run["step"].astype(float)).sort_values("step")
+            inside = grid[grid["step"].between(run["step"].iloc[0], run["step"].iloc[-1])]
+            aligned.append(pd.merge_asof(inside, run, on="step", direction="backward"))
+    aligned = pd.concat(aligned, ignore_index=True)
+    seeds = aligned.groupby(["env", "model"])["seed"].transform("nunique")
+    shared = aligned.groupby(["env", "model", "step"])["seed"].transform("nunique") == seeds
+    return aligned[shared].reset_index(drop=True)[table.columns]

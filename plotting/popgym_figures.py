@@ -8,7 +8,7 @@ import seaborn as sns
 
 from models import FFM_MODELS
 from plotting.figure import panels, save
-from plotting.load import NoResultsError
+from plotting.load import NoResultsError, align_steps
 
 FFM = FFM_MODELS[0].__name__
 ABLATIONS = tuple(model.__name__ for model in FFM_MODELS[1:])
@@ -49,6 +49,7 @@ def write_table(results: pd.DataFrame, out: Path) -> pd.DataFrame:
 
 def learning_curves(results: pd.DataFrame, out: Path) -> Path:
     """Figure 2: MMER over env steps per env, mean and standard deviation over seeds, one line per model."""
+    results = align_steps(results)
     envs = sorted(results["env"].unique())
     figure, axes = panels(len(envs))
     for axis, env in zip(axes, envs, strict=True):

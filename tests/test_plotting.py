@@ -14,7 +14,7 @@ import wandb
 from benchmark import COLUMNS
 from plotting.__main__ import FIGURES, main
 from plotting.interpretability import internals
-from plotting.load import NoResultsError, load_popgym, split_difficulty
+from plotting.load import NoResultsError, align_steps, load_popgym, split_difficulty
 from plotting.pomdp import load_pomdp
 from plotting.popgym_figures import ablation_scores, relative_mmer
 from plotting.throughput import load_throughput, model_rows
@@ -232,6 +232,20 @@ def test_sources_are_read_together(tmp_path: Path) -> None:
     assert (out / "ablations.png").stat().st_size > 1000
     with pytest.raises(SystemExit):
         main(["table", "--source", str(main_root), str(tmp_path / "missing"), "--out", str(out)])
+
+
+def test_runs_are_aligned_on_one_step_grid_per_env() -> None:
+    """Seeds whose iterations end at different env steps meet on a shared grid, each with its last value."""
+    steps, mmer = [100, 200, 300, 110, 190, 320], [0.1, 0.2, 0.3, 1.0, 2.0, 3.0]
+    table = pd.DataFrame({"env": "E", "model": "A", "seed": [0, 0, 0, 1, 1, 1], "step": steps, "mmer": mmer})
+    aligned = align_steps(table, points=5)  # grid 100, 155, 210, 265, 320
+    runs = {seed: run.set_index("step")["mmer"].to_dict() for seed, run in aligned.groupby("seed")}
+    # 100 is before seed 1's start, 320 past seed 0's end: only the steps both seeds reach are kept
+    assert runs[0] == pytest.approx({155.0: 0.1, 210.0: 0.2, 265.0: 0.2})
+    assert runs[1] == pytest.approx({155.0: 1.0, 210.0: 2.0, 265.0: 2.0})
+    assert list(aligned.columns) == list(table.columns)
+    other = table.assign(model="B", seed=2, step=[100, 200, 300, 110, 190, 320])  # a model with one seed
+    assert len(align_steps(pd.concat([table, other]), points=5).query("model == 'B'")) == 5
 
 
 def test_figure_numbers(full_source: Path) -> None:
