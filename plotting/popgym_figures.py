@@ -102,11 +102,12 @@ def ablation_scores(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def ablations(results: pd.DataFrame, out: Path) -> Path:
-    """Figure 3: mean final MMER of FFM and each ablation (on the envs all of them ran), with 95% CIs."""
+    """Figure 3: per env, mean final MMER of FFM and each ablation (on the envs all of them ran), 95% CIs."""
     scores = ablation_scores(results)
     order = [model for model in (FFM, *ABLATIONS) if model in set(scores["model"])]
-    figure, (axis,) = panels(1, width=7, height=0.5 * len(order) + 1.5)
-    sns.barplot(data=scores, x="mmer", y="model", order=order, errorbar=CI, seed=0, ax=axis)
     envs = scores["env"].nunique()
-    axis.set(title=f"FFM ablations: mean final MMER, {envs} envs x seeds (95% CI)", xlabel="MMER", ylabel="")
+    figure, (axis,) = panels(1, width=8, height=0.3 * len(order) * envs + 1.5)
+    sns.barplot(data=scores, x="mmer", y="model", hue="env", order=order, errorbar=CI, seed=0, ax=axis)
+    axis.set(title="FFM ablations: mean final MMER over seeds (95% CI)", xlabel="MMER", ylabel="")
+    sns.move_legend(axis, "upper left", bbox_to_anchor=(1, 1), fontsize="small", title="env")
     return save(figure, out, "ablations")
