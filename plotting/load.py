@@ -91,25 +91,30 @@ def split_difficulty(env: str) -> tuple[str, str]:
     return env, ""
 
 
-def align_steps(table: pd.DataFrame, points: int = 48) -> pd.DataFrame:
-    """The tidy table at one grid of env steps per env, so that runs average point by point.
+def align_steps(
+    table: pd.DataFrame, points: int = 48, step: str = "step", keys: Sequence[str] = ("env", "model", "seed")
+) -> pd.DataFrame:
+    """The table at one grid of ``step`` values per panel, so that runs average point by point.
 
-    Runs of one env end their iterations at slightly different env steps (episodes do not end on batch
-    boundaries). Each run takes, at each of ``points`` evenly spaced grid steps, its last row at or before
-    it (MMER and the logged internals are step functions). A model keeps the grid steps that all its seeds
-    reach, so that every point averages the same seeds.
+    ``keys`` name a panel (first), a curve in it (the middle ones) and a seed (last): POPGym's tidy table
+    is (env, model, seed), pomdp-baselines' (task, algo, memory, seed). Runs of one panel end their
+    iterations at different env steps (episodes do not end on batch boundaries). Each run takes, at each
+    of ``points`` evenly spaced grid steps, its last row at or before it (MMER, returns and the logged
+    internals are step functions). A curve keeps the grid steps that all its seeds reach, so that every
+    point averages the same seeds.
     """
     if table.empty:
         return table
+    panel, *curve, seed = keys
     aligned = []
-    for _, env_runs in table.groupby("env"):
-        steps = env_runs["step"].astype(float)
-        grid = pd.DataFrame({"step": np.linspace(steps.min(), steps.max(), points)})
-        for _, run in env_runs.groupby(["model", "seed"]):
-            run = run.assign(step=run["step"].astype(float)).sort_values("step")
-            inside = grid[grid["step"].between(run["step"].iloc[0], run["step"].iloc[-1])]
-            aligned.append(pd.merge_asof(inside, run, on="step", direction="backward"))
+    for _, panel_runs in table.groupby(panel):
+        steps = panel_runs[step].astype(float)
+        grid = pd.DataFrame({step: np.linspace(steps.min(), steps.max(), points)})
+        for _, run in panel_runs.groupby([*curve, seed]):
+            run = run.assign(**{step: run[step].astype(float)}).sort_values(step)
+            inside = grid[grid[step].between(run[step].iloc[0], run[step].iloc[-1])]
+            aligned.append(pd.merge_asof(inside, run, on=step, direction="backward"))
     aligned = pd.concat(aligned, ignore_index=True)
-    seeds = aligned.groupby(["env", "model"])["seed"].transform("nunique")
-    shared = aligned.groupby(["env", "model", "step"])["seed"].transform("nunique") == seeds
+    seeds = aligned.groupby([panel, *curve])[seed].transform("nunique")
+    shared = aligned.groupby([panel, *curve, step])[seed].transform("nunique") == seeds
     return aligned[shared].reset_index(drop=True)[table.columns]

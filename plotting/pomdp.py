@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from plotting.figure import panels, save
-from plotting.load import NoResultsError
+from plotting.load import NoResultsError, align_steps
 
 RUN_KEYS = ("task", "algo", "memory", "seed")
 PROGRESS = ["env_steps", "iteration", "eval_return"]
@@ -48,11 +48,12 @@ def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:
     """Per task: evaluation return over env steps (mean ± sd over seeds), and the final returns (mean, 95% CI)."""
     tasks = sorted(table["task"].unique())
     final = final_returns(table)
+    curves = align_steps(table, step="env_steps", keys=RUN_KEYS)
     figure, axes = panels(2 * len(tasks), columns=2, width=6, height=3.8)
     for index, task in enumerate(tasks):
         curve_axis, final_axis = axes[2 * index : 2 * index + 2]
         sns.lineplot(
-            data=table[table["task"] == task],
+            data=curves[curves["task"] == task],
             x="env_steps",
             y="eval_return",
             hue="memory",

@@ -244,6 +244,9 @@ def test_runs_are_aligned_on_one_step_grid_per_env() -> None:
     assert runs[0] == pytest.approx({155.0: 0.1, 210.0: 0.2, 265.0: 0.2})
     assert runs[1] == pytest.approx({155.0: 1.0, 210.0: 2.0, 265.0: 2.0})
     assert list(aligned.columns) == list(table.columns)
+    pomdp = table.rename(columns={"env": "task", "step": "env_steps"}).assign(algo="sac", memory="ffm")
+    by_task = align_steps(pomdp, points=5, step="env_steps", keys=("task", "algo", "memory", "seed"))
+    assert by_task.groupby("seed")["env_steps"].apply(list).to_dict() == {0: [155, 210, 265], 1: [155, 210, 265]}
     other = table.assign(model="B", seed=2, step=[100, 200, 300, 110, 190, 320])  # a model with one seed
     assert len(align_steps(pd.concat([table, other]), points=5).query("model == 'B'")) == 5
 
