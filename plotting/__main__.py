@@ -22,7 +22,7 @@ import pandas as pd
 
 from plotting.interpretability import interpretability
 from plotting.load import NoResultsError, load_popgym
-from plotting.pomdp import final_returns, load_pomdp, pomdp_figure
+from plotting.pomdp import load_pomdp, pomdp_figure, write_final_returns
 from plotting.popgym_figures import ABLATIONS, ablations, learning_curves, memory_gaps, mmer_summary, write_table
 from plotting.throughput import load_throughput, throughput_figure, throughput_files
 
@@ -32,9 +32,8 @@ class RequirementFailed(RuntimeError):
 
 
 def table(results: pd.DataFrame, args: argparse.Namespace) -> str:
-    wide = write_table(results, args.tables or args.out)
-    written = (args.tables or args.out) / "popgym_mmer.csv"
-    return f"Final MMER (mean over seeds):\n{wide.to_markdown(floatfmt='.3f')}\nwrote {written}"
+    wide = write_table(results, args.tables)
+    return f"Final MMER (mean over seeds):\n{wide.to_markdown(floatfmt='.3f')}\nwrote {args.tables / 'popgym_mmer.csv'}"
 
 
 def curves(results: pd.DataFrame, args: argparse.Namespace) -> str:
@@ -61,10 +60,7 @@ def throughput(args: argparse.Namespace) -> str:
 
 def pomdp(args: argparse.Namespace) -> str:
     table = load_pomdp(args.source)
-    tables = args.tables or args.out
-    tables.mkdir(parents=True, exist_ok=True)
-    final_returns(table).to_csv(tables / "pomdp_final_return.csv", index=False)
-    return wrote(pomdp_figure(table, args.out)) + f"; wrote {tables / 'pomdp_final_return.csv'}"
+    return wrote(pomdp_figure(table, args.out)) + f"; wrote {write_final_returns(table, args.tables)}"
 
 
 def wrote(path: Path) -> str:
@@ -112,7 +108,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="gaps: fail unless every model beats the baseline by at least this much on some env",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.tables = args.tables or args.out
+    return args
 
 
 def popgym_results(args: argparse.Namespace) -> pd.DataFrame:

@@ -44,6 +44,13 @@ def final_returns(table: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("env_steps").groupby(list(RUN_KEYS), as_index=False).last()
 
 
+def write_final_returns(table: pd.DataFrame, out: Path) -> Path:
+    """pomdp_final_return.csv in out: each run's last evaluation; returns its path."""
+    out.mkdir(parents=True, exist_ok=True)
+    final_returns(table).to_csv(out / "pomdp_final_return.csv", index=False)
+    return out / "pomdp_final_return.csv"
+
+
 def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:
     """Per task: evaluation return over env steps (mean ± sd over seeds), and the final returns (mean, 95% CI)."""
     tasks = sorted(table["task"].unique())
