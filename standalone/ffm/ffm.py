@@ -116,16 +116,32 @@ class FFM(nn.Module):
     def _forward(
         self, x: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.output_size
-        # split, not slicing: its backward concatenates gradients instead of zero-filling [B, T, 2m + 2out]
-        gated_input, skip, *out_gate = self.pre(x).split(self._projection_sizes, -1)
+        gated_input, skip, *out_gate = self._projections(x)
         u = nn.functional.glu(gated_input) if self.input_gate else gated_input  # W1 x * sigmoid(W2 x)
         states = self.aggregator(u, state, resets)
         features = torch.view_as_real(states) if states.is_complex() else states
-        z = nn.functional.layer_norm(self.mix(features.flatten(2)), (out,))
-        y = torch.lerp(skip, z, torch.sigmoid(out_gate[0])) if self.output_gate else z + skip
+        z = self.mix(features.flatten(2))
+        if not self.output_gate:
+            y = nn.functional.layer_norm(z, z.shape[-1:]) + skip
+        elif torch.is_grad_enabled():
+            y = _GatedNorm.apply(z, skip, out_gate[0])
+        else:
+            y = _gated_norm(z, skip, out_gate[0])[0]
         final = states[:, -1]
         return y, final if x.shape[1] == 1 else final.clone()  # a view would keep all T states alive
+
+    def _projections(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """pre's output blocks [W1 x (, W2 x)], W5 x (, W4 x).
+
+        With autograd, one matmul per block: the backward of splitting one wide output would
+        concatenate the blocks' gradients into a new [B, T, 2m + 2out] tensor. Without, one matmul
+        (fewer ops for single steps).
+        """
+        sizes = self._projection_sizes
+        if not torch.is_grad_enabled():
+            return list(self.pre(x).split(sizes, -1))
+        blocks = zip(self.pre.weight.split(sizes), self.pre.bias.split(sizes), strict=True)
+        return [nn.functional.linear(x, weight, bias) for weight, bias in blocks]
 
     @property
     def _projection_sizes(self) -> list[int]:
@@ -143,6 +159,39 @@ class FFM(nn.Module):
     def _state_dtype(self, x: torch.Tensor) -> torch.dtype:
         """The state's dtype for inputs x: their complex counterpart for a complex aggregator (FFA)."""
         return x.dtype.to_complex() if self.complex_state else x.dtype
+
+
+def _gated_norm(z: torch.Tensor, skip: torch.Tensor, gate: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """y = LN(z) * sigmoid(g) + skip * (1 - sigmoid(g)), LN without affine; returns y and what backward needs."""
+    normed, mean, rstd = torch.native_layer_norm(z, z.shape[-1:], None, None, 1e-5)
+    opened = torch.sigmoid(gate)
+    return torch.lerp(skip, normed, opened), normed, mean, rstd, opened
+
+
+class _GatedNorm(torch.autograd.Function):
+    """FFM's output stage, LN(z) gated against the skip path, with a backward of four new tensors
+    [B, T, out] where autograd's chain of layer_norm, sigmoid and lerp makes seven (the stage is
+    memory-bound: each one is a pass over memory and, on CPU, fresh pages). Differentiable once.
+
+        dL/dskip = dy (1 - s),  dL/dg = dy (1 - s) s (LN(z) - skip),  dL/dz = LN'(dy s),  s = sigmoid(g)
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, skip: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        y, normed, mean, rstd, opened = _gated_norm(z, skip, gate)
+        ctx.save_for_backward(z, skip, normed, mean, rstd, opened)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        z, skip, normed, mean, rstd, opened = ctx.saved_tensors
+        grad_normed = grad * opened
+        grad_skip = grad - grad_normed
+        grad_gate = (normed - skip).mul_(opened).mul_(grad_skip)
+        layer_norm_backward = torch.ops.aten.native_layer_norm_backward
+        grad_z = layer_norm_backward(grad_normed, z, z.shape[-1:], mean, rstd, None, None, [True, False, False])[0]
+        return grad_z, grad_skip, grad_gate
 
 
 def _check(tensor: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, name: str) -> None:
