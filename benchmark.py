@@ -16,11 +16,20 @@ input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
   layer/GRUCell-loop     torch.nn.GRUCell(128, 256) stepped T times
 and single-step latency (T = 1, B = 1) of layer/FFM and layer/GRUCell with the state carried.
 
+CPU memory: by default the timing process asks glibc to keep freed blocks for reuse (column "allocator":
+glibc-retain). glibc otherwise returns every block over 32 MB to the kernel on free, so each [B, T, 256]
+activation of a step comes back as fresh pages to fault in and zero: at B = 64 that costs about as much
+as the arithmetic (PyTorch's CPU tuning guide recommends a caching allocator for the same reason). The
+setting is the same for every model of a run; ``--allocator default`` measures glibc as it comes. Peak
+memory is always measured in fresh processes with the default allocator.
+
     python benchmark.py [--device cpu|cuda|all] [--models RayFFM,GRU] [--batch 8] [--layer-batch 8 64]
-                        [--time 1024] [--samples 20] [--out throughput.csv] [--quick]
+                        [--time 1024] [--samples 20] [--allocator retain|default] [--out throughput.csv]
+                        [--quick]
 """
 
 import argparse
+import ctypes
 import json
 import resource
 import statistics
@@ -50,7 +59,18 @@ COLUMNS = [
     "p90_ms",
     "peak_mem_mb",
     "params",
+    "allocator",
 ]
+
+
+def retain_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse (no mmap per large block, no trimming); False if not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameters, glibc's malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, 2**30) and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def measure(fn: Callable[[], object], device: torch.device, samples: int, warmup: int) -> dict:
@@ -219,12 +239,14 @@ def run(
     steps: int,
     samples: int,
     warmup: int,
+    cpu_allocator: str,
 ) -> pd.DataFrame:
     rows = []
 
     def add(name: str, mode: str, device: torch.device, batch: int, time_steps: int, stats: dict, params: int):
+        allocator = cpu_allocator if device.type == "cpu" else "cuda-caching"
         rows.append({"model": name, "mode": mode, "device": device.type, "batch": batch,
-                     "time_steps": time_steps, **stats, "params": params})  # fmt: skip
+                     "time_steps": time_steps, **stats, "params": params, "allocator": allocator})  # fmt: skip
 
     slow = ("layer/GRUCell-loop", "DiffNC", "LMU", "IndRNN")  # Python loops over T: fewer samples
     for device in devices:
@@ -269,11 +291,11 @@ def run(
 def goals(table: pd.DataFrame) -> pd.DataFrame:
     """The foundation issue's FFM performance goals as measured ratios (lower is better)."""
     layer = table[table["model"].str.startswith("layer/")]
-    ms = layer.assign(model=layer["model"].str.removeprefix("layer/")).set_index(["device", "mode", "batch", "model"])
-    ms = ms["median_ms"]
+    keys = ["device", "allocator", "mode", "batch"]
+    ms = layer.assign(model=layer["model"].str.removeprefix("layer/")).set_index([*keys, "model"])["median_ms"]
     rows = []
-    for (device, mode, batch), group in ms.groupby(level=[0, 1, 2]):
-        t = group.droplevel([0, 1, 2])
+    for (device, allocator, mode, batch), group in ms.groupby(level=keys):
+        t = group.droplevel(keys)
         if mode == "train":
             checks = [("FFM / FFM-linears", t["FFM"] / t["FFM-linears"], 2.0),
                       ("FFA / FFM-linears", t["FFA"] / t["FFM-linears"], 0.5),
@@ -281,8 +303,8 @@ def goals(table: pd.DataFrame) -> pd.DataFrame:
         else:
             checks = [("FFM / GRUCell (T=1)", t["FFM"] / t["GRUCell"], 1.5)]
         for goal, ratio, target in checks:
-            rows.append({"device": device, "mode": mode, "batch": batch, "goal": goal, "ratio": ratio,
-                         "target": target, "met": bool(ratio <= target)})  # fmt: skip
+            rows.append({"device": device, "allocator": allocator, "mode": mode, "batch": batch, "goal": goal,
+                         "ratio": ratio, "target": target, "met": bool(ratio <= target)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -299,6 +321,8 @@ def main() -> None:
     parser.add_argument("--time", type=int, default=1024, help="sequence length T for training steps")
     parser.add_argument("--samples", type=int, default=20, help="timed repetitions per case after warm-up")
     parser.add_argument("--warmup", type=int, default=3)
+    allocator_help = "CPU: glibc keeps freed memory for reuse (retain) or runs as it comes (default)"
+    parser.add_argument("--allocator", default="retain", choices=["retain", "default"], help=allocator_help)
     parser.add_argument("--out", type=Path, default=Path("throughput.csv"))
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few samples (CI)")
     parser.add_argument("--peak-memory-of", help=argparse.SUPPRESS)  # child process of peak_resident_mb
@@ -317,7 +341,8 @@ def main() -> None:
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     devices = devices if args.device == "all" else [torch.device(args.device)]
 
-    table = run(devices, models, args.batch, args.layer_batch, args.time, args.samples, args.warmup)
+    cpu_allocator = "glibc-retain" if args.allocator == "retain" and retain_freed_memory() else "default"
+    table = run(devices, models, args.batch, args.layer_batch, args.time, args.samples, args.warmup, cpu_allocator)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     ratios = goals(table)

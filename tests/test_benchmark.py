@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import benchmark
 
@@ -19,6 +20,7 @@ def test_quick_run_writes_every_requested_model(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(out)
     assert list(table.columns) == benchmark.COLUMNS
+    assert set(table["allocator"]) == {"glibc-retain"}
     for model in models:
         rows = table[table["model"] == model].set_index("mode")
         assert set(rows.index) == {"train", "inference"}
@@ -42,3 +44,34 @@ def test_unknown_model_is_one_clear_error() -> None:
         [sys.executable, "benchmark.py", "--models", "RayFFM,Transformer"], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 2 and "unknown model 'Transformer'; valid models: RayFFM" in result.stderr
+
+
+STEADY_STATE_PAGE_FAULTS = """
+import resource, sys, torch
+import benchmark
+retained = sys.argv[1] == "retain" and benchmark.retain_freed_memory()
+
+def step():  # three 64 MB temporaries, freed at the end like a training step's activations
+    x = torch.ones(2**24)
+    (x * 2 + x).sum()
+
+for _ in range(3):
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    step()
+print(retained, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 3)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and Linux page-fault counts")
+def test_retained_memory_is_reused_without_page_faults() -> None:
+    """--allocator retain (the default): repeated steps reuse freed 64 MB blocks instead of faulting in 3 x 16,384
+    fresh pages per step as glibc does by default."""
+    faults = {}
+    for allocator in ("retain", "default"):
+        command = [sys.executable, "-c", STEADY_STATE_PAGE_FAULTS, allocator]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+        retained, faults[allocator] = result.stdout.split()
+        assert retained == str(allocator == "retain")
+    assert int(faults["default"]) > 3 * 16_000 > 100 * int(faults["retain"])
