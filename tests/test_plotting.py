@@ -88,13 +88,13 @@ def full_source(source: Path) -> Path:
     for (env, model, seed), returns in MORE_TRIALS.items():
         write_trial(source, env, model, seed, returns)
     throughput = [
-        ("RayFFM", "train", "cpu", 8, 1024, 10.0, 9.0, 12.0, 600.0, 1000),
-        ("RayFFM", "inference", "cpu", 1, 1, 0.05, 0.04, 0.06, math.nan, 1000),
-        ("GRU", "train", "cpu", 8, 1024, 20.0, 18.0, 25.0, 650.0, 2000),
-        ("GRU", "inference", "cpu", 1, 1, 0.04, 0.03, 0.05, math.nan, 2000),
-        ("GRU", "train", "cuda", 8, 1024, 2.0, 1.8, 2.5, 30.0, 2000),
-        ("process-baseline", "train", "cpu", 8, 1024, math.nan, math.nan, math.nan, 500.0, 0),
-        ("layer/FFM", "train", "cpu", 8, 1024, 5.0, 4.0, 6.0, math.nan, 140132),
+        ("RayFFM", "train", "cpu", 8, 1024, 10.0, 9.0, 12.0, 600.0, 1000, "glibc-retain"),
+        ("RayFFM", "inference", "cpu", 1, 1, 0.05, 0.04, 0.06, math.nan, 1000, "glibc-retain"),
+        ("GRU", "train", "cpu", 8, 1024, 20.0, 18.0, 25.0, 650.0, 2000, "glibc-retain"),
+        ("GRU", "inference", "cpu", 1, 1, 0.04, 0.03, 0.05, math.nan, 2000, "glibc-retain"),
+        ("GRU", "train", "cuda", 8, 1024, 2.0, 1.8, 2.5, 30.0, 2000, "cuda-caching"),
+        ("process-baseline", "train", "cpu", 8, 1024, math.nan, math.nan, math.nan, 500.0, 0, "glibc-retain"),
+        ("layer/FFM", "train", "cpu", 8, 1024, 5.0, 4.0, 6.0, math.nan, 140132, "glibc-retain"),
     ]
     pd.DataFrame(throughput, columns=COLUMNS).to_csv(source / "throughput_cpu.csv", index=False)
     pd.DataFrame({"goal": ["FFM / GRU"], "ratio": [0.2]}).to_csv(source / "throughput_cpu_goals.csv", index=False)
