@@ -127,9 +127,10 @@ class _ChunkCarry(torch.autograd.Function):
     """S_n = A_n * S_{n-1} + X_n along dim 0 (S_{-1} = 0), stepped one chunk at a time.
 
     Each chunk costs one small fused multiply-add over [B, m, c], forwards and backwards (the adjoint:
-    G_n = dL/dS_n + conj(A_{n+1}) G_{n+1}, dL/dX_n = G_n, dL/dA_n = G_n conj(S_{n-1})). Measured on CPU at
-    T = 1024 this is 40x cheaper than a log-depth scan, whose ~5 log2(T/L) full passes over the chunk
-    states cost as much as the whole chunk product. Differentiable once.
+    G_n = dL/dS_n + conj(A_{n+1}) G_{n+1}, dL/dX_n = G_n, dL/dA_n = G_n conj(S_{n-1})). Measured on CPU
+    at B = 64, T = 1024 (forward and backward): 6 ms, where a log-depth scan, ~5 log2(T/L) full passes
+    over the chunk states, took 43 ms, as long as the rest of the aggregator. On a GPU each chunk is a
+    kernel launch (T/L of them). Differentiable once.
     """
 
     @staticmethod
