@@ -250,6 +250,21 @@ def run(
 
     slow = ("layer/GRUCell-loop", "DiffNC", "LMU", "IndRNN")  # Python loops over T: fewer samples
     for device in devices:
+        # the layer's goals first, before any model has grown the process's heap
+        jobs = [("train", batch) for batch in layer_batches] + [("inference", 1)]
+        for mode, batch in tqdm(jobs, desc=f"FFM layer references ({device.type})"):
+            cases = standalone_cases(batch, steps, device) if mode == "train" else single_step_cases(device)
+            for name, (module, fn) in cases.items():
+                n = max(3, samples // 4) if name in slow else samples
+                add(
+                    name,
+                    mode,
+                    device,
+                    batch,
+                    steps if mode == "train" else 1,
+                    measure(fn, device, n, warmup),
+                    parameter_count(module),
+                )
         for name in tqdm(models, desc=f"models ({device.type})"):
             module = memory_model(name, device)
             for batch in batches:
@@ -270,20 +285,6 @@ def run(
                     steps,
                     nan_times | {"peak_mem_mb": peak_resident_mb(BASELINE, batch, steps)},
                     0,
-                )
-        jobs = [("train", batch) for batch in layer_batches] + [("inference", 1)]
-        for mode, batch in tqdm(jobs, desc=f"FFM layer references ({device.type})"):
-            cases = standalone_cases(batch, steps, device) if mode == "train" else single_step_cases(device)
-            for name, (module, fn) in cases.items():
-                n = max(3, samples // 4) if name in slow else samples
-                add(
-                    name,
-                    mode,
-                    device,
-                    batch,
-                    steps if mode == "train" else 1,
-                    measure(fn, device, n, warmup),
-                    parameter_count(module),
                 )
     return pd.DataFrame(rows, columns=COLUMNS)
 
