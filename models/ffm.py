@@ -7,6 +7,7 @@ import torch
 
 from aggregations import make_aggregation
 from ffm import FFA, FFM
+from ffm.aggregator import FASTEST_DECAY
 from models.core import MemoryCore, State
 
 
@@ -15,7 +16,9 @@ class FFMCore(MemoryCore):
 
     ``aggregation`` picks FFM's aggregator from aggregations.py: "ffa" (the paper's), "sum" or "max";
     the FFA flags (``oscillate``, ``learn_oscillate``, ``decay``, ``learn_decay``) apply to "ffa" only,
-    the gate flags (``input_gate``, ``output_gate``) to all. State: the aggregator's state, "S".
+    the gate flags (``input_gate``, ``output_gate``) to all, and so do the initialisation and the floor
+    of the decay rates (``min_period``, ``max_period``, ``fastest_decay``: the authors' values, see
+    ffm.FFA). State: the aggregator's state, "S".
     """
 
     def __init__(
@@ -26,6 +29,7 @@ class FFMCore(MemoryCore):
         context_size: int = 4,
         min_period: float = 1,
         max_period: float = 1024,
+        fastest_decay: float = FASTEST_DECAY,
         aggregation: str = "ffa",
         oscillate: bool = True,
         learn_oscillate: bool = True,
@@ -35,7 +39,8 @@ class FFMCore(MemoryCore):
         output_gate: bool = True,
     ) -> None:
         super().__init__(input_size, output_size)
-        ffa_options = dict(min_period=min_period, max_period=max_period, oscillate=oscillate)
+        ffa_options = dict(min_period=min_period, max_period=max_period, fastest_decay=fastest_decay)
+        ffa_options |= dict(oscillate=oscillate)
         ffa_options |= dict(learn_oscillate=learn_oscillate, decay=decay, learn_decay=learn_decay)
         if aggregation != "ffa":
             defaults = inspect.signature(FFA).parameters
@@ -64,7 +69,7 @@ class FFMCore(MemoryCore):
 def ffm_internals(ffm: FFM, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """What FFM has learnt and how it uses it on inputs x [B, T, input_size] (for logging).
 
-    - decay_time: steps until each trace falls to 1%, ln(0.01) / a (inf where a = 0), [m];
+    - decay_time: steps until each trace falls to 1%, ln(0.01) / a with a as used (clamped), [m];
     - period: steps per turn of each oscillation, 2 pi / |w| (inf where w = 0), [c];
     - input_gate, output_gate: the gate values over x (flattened), where the gate exists;
     - state_magnitude: |S_t| over every step, trace and frequency (flattened).
@@ -72,8 +77,7 @@ def ffm_internals(ffm: FFM, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """
     internals = {}
     if isinstance(ffm.aggregator, FFA):
-        decay = ffm.aggregator.a.detach().clamp(max=0)
-        internals["decay_time"] = torch.where(decay < 0, math.log(0.01) / decay, torch.inf)
+        internals["decay_time"] = math.log(0.01) / ffm.aggregator.decay_rates().detach()
         internals["period"] = 2 * torch.pi / ffm.aggregator.w.detach().abs()
     states = []
     hook = ffm.aggregator.register_forward_hook(lambda module, inputs, output: states.append(output.detach()))

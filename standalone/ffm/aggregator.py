@@ -7,18 +7,36 @@ from torch import nn
 
 from ffm.scan import chunked_scan
 
+FASTEST_DECAY = math.log(torch.finfo(torch.float64).max) / 1024 - 0.01
+"""The authors' floor on -a, 0.683147: ln(float64 max) / max_len - 0.01 with max_len = 1024, the bound
+that kept their exp(-a t) rescaling finite over a 1024-step chunk in float64. A trace at the floor falls
+to 1% in 6.7 steps."""
+SLOWEST_DECAY = 1e-8
+"""The authors' ceiling on a: a <= -1e-8, so a trace never grows (1% after 4.6e8 steps at the ceiling)."""
+INITIAL_MARGIN = 0.01
+"""How far inside the floor the fastest trace starts (the authors' fudge factor)."""
+
 
 class FFA(nn.Module):
     """S_t = gamma * S_{t-1} + u_t 1_c^T with gamma = exp(a 1_c^T + i 1_m w^T) (paper, Eq. 2).
 
-    a in R^m (a <= 0) sets how fast each of the m traces forgets, w in R^c the c oscillation
-    frequencies every trace is read at. Initialisation: trace j falls to 1% after between min_period
-    and max_period steps, a = linspace(ln(0.01) / min_period, ln(0.01) / max_period, m), and
-    w = 2 pi / linspace(min_period, max_period, c). a is used as min(a, 0) (a trace never grows), with
-    no lower bound: any decay can be learnt, the parallel scan stays exact (see ffm.scan).
+    a in R^m (a < 0) sets how fast each of the m traces forgets, w in R^c the c oscillation
+    frequencies every trace is read at. As the authors' code (proroklab/ffm b3f94d2, aggregations.py):
 
-    Ablations: ``decay=False`` fixes a = 0 (no forgetting), ``oscillate=False`` fixes w = 0 (real
-    traces), ``learn_decay=False`` / ``learn_oscillate=False`` freeze a / w at their initial values.
+        a_0 = linspace(a_first, max(ln(0.01) / max_period, a_first), m)   the last trace: 1% after max_period
+        a_first = -(min(fastest_decay, 0.683147) - 0.01)                   0.01 inside the floor
+        w_0 = 2 pi / linspace(min_period, max_period, c)
+        a used = clamp(a, -fastest_decay, -1e-8)                           zero gradient outside
+
+    With the default floor, fastest_decay = ln(float64 max) / 1024 - 0.01 = 0.683147 (``FASTEST_DECAY``),
+    a_0 = linspace(-0.673147, -0.004497, 32) for m = 32: the fastest trace starts at 6.8 steps to 1%.
+    The floor was the authors' guard against overflow in their rescaled scan; ours has no rescaling and is
+    exact for any a (see ffm.scan), so ``fastest_decay=math.inf`` lifts it (any decay can then be learnt;
+    a_0 still starts at -0.673147, the fastest trace never starts beyond the authors' value).
+
+    Ablations: ``decay=False`` fixes a = 0 (used as -1e-8: nothing is forgotten), ``oscillate=False``
+    fixes w = 0 (real traces), ``learn_decay=False`` / ``learn_oscillate=False`` freeze a / w at their
+    initial values.
     """
 
     def __init__(
@@ -27,6 +45,7 @@ class FFA(nn.Module):
         context_size: int,
         min_period: float = 1,
         max_period: float = 1024,
+        fastest_decay: float = FASTEST_DECAY,
         oscillate: bool = True,
         learn_oscillate: bool = True,
         decay: bool = True,
@@ -39,9 +58,14 @@ class FFA(nn.Module):
             raise ValueError(
                 f"expected 0 < min_period <= max_period, got min_period={min_period}, max_period={max_period}"
             )
+        if not fastest_decay > INITIAL_MARGIN:
+            raise ValueError(f"expected fastest_decay > {INITIAL_MARGIN}, got {fastest_decay}")
         self.memory_size = memory_size
         self.context_size = context_size
-        a = torch.linspace(math.log(0.01) / min_period, math.log(0.01) / max_period, memory_size)
+        self.fastest_decay = fastest_decay
+        fastest_initial = -(min(fastest_decay, FASTEST_DECAY) - INITIAL_MARGIN)
+        slowest_initial = max(math.log(0.01) / max_period, fastest_initial)
+        a = torch.linspace(fastest_initial, slowest_initial, memory_size)
         w = 2 * math.pi / torch.linspace(min_period, max_period, context_size)
         self._register("a", a if decay else torch.zeros(memory_size), decay and learn_decay)
         self._register("w", w if oscillate else torch.zeros(context_size), oscillate and learn_oscillate)
@@ -55,10 +79,14 @@ class FFA(nn.Module):
 
     def log_gamma(self) -> torch.Tensor:
         """a 1_c^T + i 1_m w^T as complex128 [m, c] (float64 keeps w * t exact for long sequences)."""
-        a = self.a.clamp(max=0).double()
+        a = self.decay_rates().double()
         return torch.complex(
             a[:, None].expand(-1, self.context_size), self.w.double()[None].expand(self.memory_size, -1)
         )
+
+    def decay_rates(self) -> torch.Tensor:
+        """a as used: clamped to [-fastest_decay, -1e-8], zero gradient outside (the authors' clamp)."""
+        return self.a.clamp(-self.fastest_decay, -SLOWEST_DECAY)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
         """Zero state [batch_size, m, c], complex64 (complex128 for a float64 module)."""
@@ -91,7 +119,9 @@ class FFA(nn.Module):
         return self._gamma_cached
 
     def _gamma(self) -> torch.Tensor:
-        return torch.polar(torch.exp(self.a.clamp(max=0))[:, None], self.w[None, :])
+        return torch.polar(torch.exp(self.decay_rates())[:, None], self.w[None, :])
 
     def extra_repr(self) -> str:
-        return f"memory_size={self.memory_size}, context_size={self.context_size}"
+        return (
+            f"memory_size={self.memory_size}, context_size={self.context_size}, fastest_decay={self.fastest_decay:.6g}"
+        )

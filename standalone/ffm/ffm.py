@@ -1,9 +1,11 @@
 """Fast and Forgetful Memory (Morad et al., NeurIPS 2023) and its torch.nn.GRU-compatible wrapper."""
 
+import inspect
+
 import torch
 from torch import nn
 
-from ffm.aggregator import FFA
+from ffm.aggregator import FASTEST_DECAY, FFA
 
 
 class FFM(nn.Module):
@@ -31,7 +33,9 @@ class FFM(nn.Module):
         context_size: c, the oscillation frequencies each trace is read at.
         output_size: features of y_t.
         memory_size: m; defaults to ``hidden_size``.
-        min_period, max_period: range of the initial decay and oscillation periods, in steps.
+        min_period, max_period: range of the initial oscillation periods, in steps; the slowest trace
+            starts at 1% after max_period steps.
+        fastest_decay: the floor on -a (FFA's; default the authors' 0.683147, ``math.inf`` lifts it).
 
     ``forward(x, state=None, resets=None)`` takes x [B, T, input_size] (or unbatched [T, input_size]),
     an optional complex64 state [B, m, c] (zeros if None) and optional bool resets [B, T] (True: a new
@@ -48,6 +52,7 @@ class FFM(nn.Module):
         memory_size: int | None = None,
         min_period: float = 1,
         max_period: float = 1024,
+        fastest_decay: float = FASTEST_DECAY,
         oscillate: bool = True,
         learn_oscillate: bool = True,
         decay: bool = True,
@@ -70,6 +75,7 @@ class FFM(nn.Module):
                 context_size,
                 min_period=min_period,
                 max_period=max_period,
+                fastest_decay=fastest_decay,
                 oscillate=oscillate,
                 learn_oscillate=learn_oscillate,
                 decay=decay,
@@ -205,15 +211,19 @@ class DropInFFM(nn.Module):
 
     ``DropInFFM(input_size, hidden_size, batch_first=False)`` takes input [T, B, F] ([B, T, F] with
     batch_first, or unbatched [T, F]) and an optional h0 [1, B, state_size] ([1, state_size] unbatched),
-    and returns (output [.., hidden_size], h_n [1, B, state_size]). h_n is a real float tensor holding the
+    and returns (output [.., output_size], h_n [1, B, state_size]); output_size defaults to hidden_size,
+    the output width of nn.GRU. h_n is a real float tensor holding the
     real and imaginary parts of FFM's complex state (state_size = 2 * memory_size * context_size), so
     replay buffers, masking and ``h * (1 - done)`` work as for a GRU's hidden state. Unlike a GRU's, h_n is
     not the last output. ``forward`` also takes optional bool ``resets`` shaped like the input without
     its feature dimension, True where an episode starts.
 
     GRU arguments FFM has no equivalent for must keep their defaults (num_layers=1, bias=True,
-    dropout=0, bidirectional=False). Defaults for the memory follow the paper's drop-in experiments
-    (memory_size=32, context_size=4); other keyword arguments go to FFM.
+    dropout=0, bidirectional=False). The authors' keywords work as in their README:
+    ``DropInFFM(input_size=16, hidden_size=32, context_size=4, output_size=3, batch_first=False)``.
+    Defaults for the memory follow the paper's drop-in experiments (memory_size=32, context_size=4);
+    FFM's other keyword arguments (``max_period``, ``fastest_decay``, the ablation flags) pass through,
+    anything else is an error naming the valid ones.
     """
 
     def __init__(
@@ -228,6 +238,7 @@ class DropInFFM(nn.Module):
         *,
         memory_size: int = 32,
         context_size: int = 4,
+        output_size: int | None = None,
         **ffm_kwargs,
     ) -> None:
         super().__init__()
@@ -238,14 +249,19 @@ class DropInFFM(nn.Module):
                 raise ValueError(f"DropInFFM supports only {name}={default!r}, got {value!r}")
         if "aggregator" in ffm_kwargs:
             raise ValueError("DropInFFM packs FFA's complex state into h_n; use FFM for other aggregators")
+        unknown = sorted(set(ffm_kwargs) - set(_FFM_PASS_THROUGH))
+        if unknown:
+            valid = [*inspect.signature(DropInFFM).parameters][:-1] + list(_FFM_PASS_THROUGH)
+            raise TypeError(f"DropInFFM got unknown keyword arguments {unknown}; valid: {', '.join(valid)}")
         self.input_size = input_size
         self.hidden_size = hidden_size
+        self.output_size = hidden_size if output_size is None else output_size
         self.batch_first = batch_first
         self.ffm = FFM(
             input_size,
             memory_size,
             context_size,
-            hidden_size,
+            self.output_size,
             memory_size=memory_size,
             **ffm_kwargs,
         )
@@ -281,3 +297,10 @@ class DropInFFM(nn.Module):
         if unbatched:
             return output[0], h_n[:, 0]
         return (output if self.batch_first else output.transpose(0, 1)), h_n
+
+
+_FFM_PASS_THROUGH = tuple(
+    name
+    for name in inspect.signature(FFM).parameters
+    if name not in ("input_size", "hidden_size", "context_size", "output_size", "memory_size", "aggregator")
+)

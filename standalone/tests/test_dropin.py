@@ -1,5 +1,7 @@
 """DropInFFM keeps torch.nn.GRU's contract, so GRU code runs unchanged."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -122,3 +124,26 @@ def test_hidden_size_is_the_output_size_like_gru():
     ffm = DropInFFM(FEATURES, HIDDEN, memory_size=8, context_size=2, max_period=128)
     assert isinstance(ffm.ffm, FFM) and ffm.ffm.output_size == HIDDEN
     assert ffm.state_size == 2 * 8 * 2
+
+
+def test_the_authors_readme_constructors_run_unchanged():
+    ffm = FFM(input_size=16, hidden_size=32, context_size=4, output_size=3)
+    drop_in = DropInFFM(input_size=16, hidden_size=32, context_size=4, output_size=3, batch_first=False)
+    output, h_n = drop_in(torch.zeros(5, 4, 16))  # [time, batch, features]
+    assert ffm(torch.zeros(4, 5, 16))[0].shape == (4, 5, 3)
+    assert output.shape == (5, 4, 3) and h_n.shape == (1, 4, 2 * 32 * 4)
+    assert drop_in(torch.zeros(2, 4, 16), h_n)[0].shape == (2, 4, 3)
+
+
+def test_output_size_defaults_to_hidden_size_and_options_pass_to_ffa():
+    drop_in = DropInFFM(FEATURES, HIDDEN, memory_size=8, context_size=2, max_period=128, fastest_decay=0.5)
+    assert drop_in.output_size == drop_in.ffm.output_size == HIDDEN
+    assert drop_in.ffm.aggregator.fastest_decay == 0.5
+    torch.testing.assert_close(drop_in.ffm.aggregator.a[-1].detach(), torch.tensor(math.log(0.01) / 128))
+
+
+def test_unknown_keywords_get_one_error_naming_the_valid_ones():
+    with pytest.raises(
+        TypeError, match=r"unknown keyword arguments \['hiden_size'\]; valid: .*memory_size.*fastest_decay"
+    ):
+        DropInFFM(FEATURES, HIDDEN, hiden_size=3)

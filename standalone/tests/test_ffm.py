@@ -1,5 +1,8 @@
 """FFM layer: the paper's equations, state handling, ablation flags, errors and deployment paths."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
 from reference import loop_states
@@ -23,7 +26,9 @@ def reference_output(ffm: FFM, x: torch.Tensor, state: torch.Tensor, resets=None
     if ffm.input_gate:
         u = u * torch.sigmoid(linear(next(blocks)))
     skip = linear(next(blocks))
-    states = loop_states(u, ffm.aggregator.a.clamp(max=0), ffm.aggregator.w, state, resets).to(torch.complex64)
+    states = loop_states(
+        u, ffm.aggregator.a.clamp(-ffm.aggregator.fastest_decay, -1e-8), ffm.aggregator.w, state, resets
+    ).to(torch.complex64)
     z = torch.nn.functional.layer_norm(ffm.mix(torch.stack([states.real, states.imag], -1).flatten(-3)), (out,))
     if not ffm.output_gate:
         return z + skip
@@ -77,14 +82,56 @@ def test_gradcheck_and_repeated_backward():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_memory_size_defaults_to_hidden_size_and_paper_initialisation():
-    ffm = FFM(input_size=4, hidden_size=8, context_size=2, output_size=3, min_period=2, max_period=100)
-    assert ffm.memory_size == 8 and ffm.initial_state(5).shape == (5, 8, 2)
-    ln_one_percent = torch.log(torch.tensor(0.01))
-    torch.testing.assert_close(ffm.aggregator.a, torch.linspace(ln_one_percent / 2, ln_one_percent / 100, 8))
-    torch.testing.assert_close(ln_one_percent / ffm.aggregator.a[[0, -1]], torch.tensor([2.0, 100.0]))
-    torch.testing.assert_close(2 * torch.pi / ffm.aggregator.w, torch.tensor([2.0, 100.0]))
+def authors_limit(max_len: int = 1024, fudge: float = 0.01) -> float:
+    """The authors' aggregations.py: exp(limit * max_len) must stay below float64's max, less a fudge."""
+    return math.log(np.finfo(np.float64).max) / max_len - fudge
+
+
+def test_initialisation_is_the_authors_effective_one():
+    ffm = FFM(input_size=4, hidden_size=32, context_size=4, output_size=3)
+    assert ffm.memory_size == 32 and ffm.initial_state(5).shape == (5, 32, 4)
+    limit = authors_limit()
+    assert limit == pytest.approx(0.683147, abs=1e-6)
+    a_low, a_high = -limit + 0.01, max(min(-1e-6, math.log(0.01) / 1024), -limit + 0.01)
+    expected_a = torch.from_numpy(np.linspace(a_low, a_high, 32)).float()
+    torch.testing.assert_close(ffm.aggregator.a.detach(), expected_a)
+    assert expected_a[0].item() == pytest.approx(-0.673147, abs=1e-6)
+    assert expected_a[-1].item() == pytest.approx(-0.004497, abs=1e-6)
+    assert math.log(0.01) / expected_a[0].item() == pytest.approx(6.84, abs=0.01)  # the fastest trace
+    assert ffm.aggregator.fastest_decay == pytest.approx(limit)
+    torch.testing.assert_close(2 * torch.pi / ffm.aggregator.w.detach(), torch.tensor([1.0, 342.0, 683.0, 1024.0]))
     assert FFM(4, 8, 2, 3, memory_size=5).memory_size == 5
+
+
+def test_max_period_sets_the_slowest_initial_trace_and_short_periods_collapse_to_the_first():
+    a = FFM(4, 32, 4, 3, max_period=128).aggregator.a.detach()
+    torch.testing.assert_close(a[[0, -1]], torch.tensor([-authors_limit() + 0.01, math.log(0.01) / 128]))
+    short = FFM(4, 8, 2, 3, min_period=1, max_period=2).aggregator.a.detach()  # ln(0.01) / 2 < the first value
+    torch.testing.assert_close(short, torch.full((8,), -authors_limit() + 0.01))
+
+
+@pytest.mark.parametrize("fastest_decay", [None, 0.3, math.inf])
+def test_decay_is_clamped_to_the_floor_and_ceiling_with_zero_gradient_outside(fastest_decay):
+    options = {} if fastest_decay is None else {"fastest_decay": fastest_decay}
+    floor = authors_limit() if fastest_decay is None else fastest_decay
+    ffa = make_ffm(**options).aggregator
+    with torch.no_grad():
+        ffa.a.copy_(torch.tensor([-5.0, -floor + 0.05 if math.isfinite(floor) else -2.0, -0.1, -1e-9, 0.0, 3.0]))
+    used = ffa.decay_rates()
+    expected = ffa.a.detach().double().clamp(-floor, -1e-8).float()
+    torch.testing.assert_close(used.detach(), expected)
+    used.sum().backward()
+    inside = (ffa.a.detach() >= -floor) & (ffa.a.detach() <= -1e-8)
+    torch.testing.assert_close(ffa.a.grad, inside.float())
+    u, state = torch.randn(2, 30, 6), torch.zeros(2, 6, 3, dtype=torch.complex64)
+    with torch.no_grad():
+        states = ffa(u, state)
+    torch.testing.assert_close(states, loop_states(u, expected, ffa.w, state).to(torch.complex64))
+
+
+def test_a_floor_at_or_below_the_initial_margin_is_refused():
+    with pytest.raises(ValueError, match="fastest_decay > 0.01"):
+        FFM(3, 4, 2, 5, fastest_decay=0.01)
 
 
 def test_unbatched_input_equals_batch_of_one():
@@ -146,7 +193,8 @@ def test_ablation_no_decay_never_forgets_and_no_oscillate_is_real():
     ffa = make_ffm(decay=False, oscillate=False).aggregator
     with torch.no_grad():
         states = ffa(u, ffa.initial_state(1))
-    torch.testing.assert_close(states.real[0, :, 0, 0], torch.arange(1.0, 51.0))  # a = 0, w = 0: a running sum
+    # a = 0 used as the authors' -1e-8, w = 0: a running sum (1e-8 * 50 is below float32's resolution here)
+    torch.testing.assert_close(states.real[0, :, 0, 0], torch.arange(1.0, 51.0))
     assert make_ffm(oscillate=False).aggregator(u, ffa.initial_state(1)).imag.abs().max() == 0
     assert make_ffm().aggregator(u, ffa.initial_state(1)).imag.abs().max() > 0
 
