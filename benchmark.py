@@ -1,7 +1,8 @@
 """Wall-clock and memory efficiency of every memory model, and of the FFM layer's reference points.
 
 Memory models (registry names of models/, default: RayFFM and POPGym's 13 baselines), each as its memory
-core (input 128, output 256) with its RLModule's actor and critic heads:
+core (input 128, output 256) with its actor and critic heads (models.network.MemoryNetwork: plain torch,
+no RLlib in the process, so the same code runs wherever torch does):
   train      one training step: forward over [B, T, 128] features, backward, Adam step (paper: B 8, T 1024)
   inference  one single-timestep forward at B = 1 with the recurrent state carried
   peak_mem_mb of a training step: CUDA peak allocated bytes; on CPU the peak resident memory of a fresh
@@ -12,8 +13,9 @@ input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
   layer/FFM              the whole ffm.FFM layer
   layer/FFM-linears      its own Linear layers alone (pre: 128 -> 2m + 2*256, mix: 2mc -> 256), same shapes
   layer/FFA              the aggregator alone
-  layer/GRU              torch.nn.GRU(128, 256), warmed up (oneDNN's first call is ~10x slower)
-  layer/GRUCell-loop     torch.nn.GRUCell(128, 256) stepped T times
+  layer/GRU              torch.nn.GRU(128, 256) (cuDNN on CUDA), warmed up (oneDNN's first call is ~10x slower)
+  layer/GRUCell-loop     torch.nn.GRUCell(128, 256) stepped T times in Python: POPGym's GRU with
+                         benchmark=True (689d89b ray_models/ray_gru.py), the paper's speed baseline
 and single-step latency (T = 1, B = 1) of layer/FFM and layer/GRUCell with the state carried.
 
 CPU memory: by default the timing process asks glibc to keep freed blocks for reuse (column "allocator":
@@ -45,6 +47,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ffm import FFM
+from models import BASELINES, MODELS, parse_names
+from models.network import MemoryNetwork
 
 INPUT, OUTPUT, MEMORY, CONTEXT = 128, 256, 32, 4
 BASELINE = "process-baseline"
@@ -160,14 +164,9 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def memory_model(name: str, device: torch.device) -> nn.Module:
-    """The registered RLModule ``name`` over 128 features; its core and heads are what is timed."""
-    import gymnasium as gym
-
-    from models import get_model
-
-    features, actions = gym.spaces.Box(-1, 1, (INPUT,)), gym.spaces.Discrete(4)
-    return get_model(name)(observation_space=features, action_space=actions, model_config={}).to(device)
+def memory_model(name: str, device: torch.device) -> MemoryNetwork:
+    """The registered model ``name`` over 128 features, 4 actions; its core and heads are what is timed."""
+    return MemoryNetwork(name, INPUT, 4).to(device)
 
 
 def model_train_step(module: nn.Module, batch: int, steps: int, device: torch.device) -> Callable[[], None]:
@@ -310,12 +309,9 @@ def goals(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    from models import FFM_MODELS, MODELS
-    from ppo import parse_names
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])
-    default_models = [name for name in MODELS if name == "RayFFM" or MODELS[name] not in FFM_MODELS]
+    default_models = ["RayFFM"] + [model.name for model in BASELINES]
     parser.add_argument("--models", default=",".join(default_models), help="comma list of registry names, or ALL")
     parser.add_argument("--batch", type=int, nargs="+", default=[8], help="batch sizes of the models' train steps")
     parser.add_argument("--layer-batch", type=int, nargs="+", default=[8, 64], help="batch sizes of layer/ rows")

@@ -25,7 +25,7 @@ import popgym.envs
 from popgym.wrappers import Antialias, PreviousAction
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-from models import FFM_MODELS, MODELS
+from models import FFM_MODELS, MODELS, parse_names
 from models.callbacks import PER_UNIT, PREFIX, FFMInternalsCallback
 
 REPO = Path(__file__).resolve().parent
@@ -129,7 +129,7 @@ PRESETS = {
 }
 # The six RayFFM ablations on two of those envs, same budget; their RayFFM reference is the "cpu" run.
 PRESETS["cpu-ablations"] = PRESETS["cpu"] | {
-    "models": ",".join(model.__name__ for model in FFM_MODELS[1:]),
+    "models": ",".join(model.name for model in FFM_MODELS[1:]),
     "experiment": "RepeatPreviousEasy,PositionOnlyCartPoleEasy",
     "name": "cpu-ablations",
 }
@@ -212,22 +212,6 @@ def _parse_number(text: str, kind: type) -> float | None:
     return kind(value)
 
 
-def parse_names(text: str, valid: list[str], groups: dict[str, list[str]], kind: str) -> list[str]:
-    """Comma list of names or group names -> names, in order, without repeats; ValueError names the valid ones."""
-    chosen = []
-    for item in (part.strip() for part in text.split(",") if part.strip()):
-        if item in groups:
-            chosen += groups[item]
-        elif item in valid:
-            chosen.append(item)
-        else:
-            group_text = f"; groups: {', '.join(groups)}" if len(groups) > 1 else ""
-            raise ValueError(f"unknown {kind} {item!r}; valid {kind}s: {', '.join(valid)}, or ALL{group_text}")
-    if not chosen:
-        raise ValueError(f"no {kind} given; valid {kind}s: {', '.join(valid)}")
-    return list(dict.fromkeys(chosen))
-
-
 def _gpu_visible() -> bool:
     import torch
 
@@ -271,6 +255,8 @@ def build_config(settings: Settings):
             num_env_runners=settings.workers,
             num_envs_per_env_runner=settings.envs_per_worker,
             rollout_fragment_length=settings.bptt_cutoff,
+            # the authors' ppo.py: whole episodes (their RLlib's truncate_episodes shrank the time dimension)
+            batch_mode="complete_episodes",
         )
         .learners(num_learners=0, num_gpus_per_learner=settings.gpu)
         .training(
@@ -305,7 +291,8 @@ def run(settings: Settings):
     import ray
     from ray import tune
     from ray.rllib.algorithms.ppo import PPO
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from models.rllib import module_spec
 
     experiment = settings.storage / settings.name
     _check_same_experiment(experiment, settings)
@@ -316,7 +303,7 @@ def run(settings: Settings):
         "env": tune.grid_search(list(settings.envs)),
         MODEL_KEY: tune.grid_search(list(settings.models)),
         # resolved per trial from the model name: Tune keeps primitive grid values readable (trial names)
-        "_rl_module_spec": tune.sample_from(lambda spec: RLModuleSpec(module_class=MODELS[spec.config[MODEL_KEY]])),
+        "_rl_module_spec": tune.sample_from(lambda spec: module_spec(spec.config[MODEL_KEY])),
         "seed": tune.grid_search(list(range(settings.samples))),
     }
     callbacks = [_wandb_callback(settings)] if settings.project else []

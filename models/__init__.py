@@ -1,168 +1,88 @@
-"""RLlib RLModules of FFM, its ablations and POPGym's memory baselines, by registry name.
+"""FFM, its ablations and POPGym's memory baselines by registry name, in plain torch.
 
-``get_model(name)`` returns the RLModule class registered as ``name`` (the names are the interface of
-ppo.py and benchmark.py); ``MODELS`` maps every name to its class.
+``MODELS`` maps each name (the interface of ppo.py and benchmark.py) to a ``ModelSpec``: the memory
+core, the core's defaults and whether POPGym mixes its sine step embedding into the inputs;
+``parse_names`` reads comma lists of names (models here, envs in ppo.py).
+``models.network.MemoryNetwork`` builds any of them as POPGym's architecture (torch only);
+``models.rllib.MemoryModule`` wraps that network as an RLlib RLModule. Nothing here imports ray.
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
 from models.attention import FastWeightProgrammerCore, LinearAttentionCore
-from models.base import MemoryModule
+from models.core import MemoryCore
 from models.dnc import DiffNCCore
 from models.ffm import FFMCore
-from models.mlp import BasicMLPCore, PositionalMLPCore
+from models.mlp import BasicMLPCore
 from models.rnn import ElmanCore, GRUCore, IndRNNCore, LSTMCore
 from models.ssm import LMUCore, S4DCore
 from models.window import FrameconvCore, FramestackCore
 
 
-class RayFFM(MemoryModule):
-    """Fast and Forgetful Memory (Morad et al., 2023): m=32 traces, c=4 frequencies, output 256."""
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered memory model: its core class, the core's defaults, and whether POPGym's base model
+    mixes the sine embedding of the episode step into its features (POPGym's ``"embedding": "sine"``)."""
 
-    core_class = FFMCore
-
-
-class RayFFMNoOscillate(RayFFM):
-    """FFM ablation: no oscillation (w fixed at 0, real traces)."""
-
-    core_defaults = {"oscillate": False}
-
-
-class RayFFMNoLearnOscillate(RayFFM):
-    """FFM ablation: oscillation frequencies w frozen at their initial values."""
-
-    core_defaults = {"learn_oscillate": False}
+    name: str
+    description: str
+    core: type[MemoryCore]
+    core_defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    positional: bool = False
 
 
-class RayFFMNoDecay(RayFFM):
-    """FFM ablation: no decay (a fixed at 0, nothing is forgotten)."""
-
-    core_defaults = {"decay": False}
-
-
-class RayFFMNoLearnDecay(RayFFM):
-    """FFM ablation: decay rates a frozen at their initial values."""
-
-    core_defaults = {"learn_decay": False}
-
-
-class RayFFMNoInGate(RayFFM):
-    """FFM ablation: no input gate (u = W1 x)."""
-
-    core_defaults = {"input_gate": False}
-
-
-class RayFFMNoOutGate(RayFFM):
-    """FFM ablation: no output gate (y = LN(z) + W5 x)."""
-
-    core_defaults = {"output_gate": False}
-
-
-class BasicMLP(MemoryModule):
-    """No memory: an MLP on the current observation only."""
-
-    core_class = BasicMLPCore
-
-
-class MLP(MemoryModule):
-    """MLP with a positional encoding of the episode step."""
-
-    core_class = PositionalMLPCore
-
-
-class Framestack(MemoryModule):
-    """MLP over a window of the latest observations."""
-
-    core_class = FramestackCore
-
-
-class Frameconv(MemoryModule):
-    """Temporal convolutional network over a window of the latest observations."""
-
-    core_class = FrameconvCore
-
-
-class Elman(MemoryModule):
-    """Elman RNN."""
-
-    core_class = ElmanCore
-
-
-class LSTM(MemoryModule):
-    """Long short-term memory."""
-
-    core_class = LSTMCore
-
-
-class GRU(MemoryModule):
-    """Gated recurrent unit."""
-
-    core_class = GRUCore
-
-
-class IndRNN(MemoryModule):
-    """Independently recurrent neural network."""
-
-    core_class = IndRNNCore
-
-
-class LinearAttention(MemoryModule):
-    """Linear transformer (FART in POPGym)."""
-
-    core_class = LinearAttentionCore
-
-
-class FastWeightProgrammer(MemoryModule):
-    """Fast weight programmer (FWP)."""
-
-    core_class = FastWeightProgrammerCore
-
-
-class LMU(MemoryModule):
-    """Legendre memory unit."""
-
-    core_class = LMUCore
-
-
-class S4D(MemoryModule):
-    """Diagonal structured state space model."""
-
-    core_class = S4DCore
-
-
-class DiffNC(MemoryModule):
-    """Differentiable neural computer (DNC)."""
-
-    core_class = DiffNCCore
+def _ffm(name: str, description: str, **core_defaults: Any) -> ModelSpec:
+    return ModelSpec(name, description, FFMCore, MappingProxyType(core_defaults))
 
 
 FFM_MODELS = (
-    RayFFM,
-    RayFFMNoOscillate,
-    RayFFMNoLearnOscillate,
-    RayFFMNoDecay,
-    RayFFMNoLearnDecay,
-    RayFFMNoInGate,
-    RayFFMNoOutGate,
+    _ffm("RayFFM", "Fast and Forgetful Memory (Morad et al., 2023): m=32 traces, c=4 frequencies, output 256"),
+    _ffm("RayFFMNoOscillate", "FFM ablation: no oscillation (w fixed at 0, real traces)", oscillate=False),
+    _ffm("RayFFMNoLearnOscillate", "FFM ablation: w frozen at its initial values", learn_oscillate=False),
+    _ffm("RayFFMNoDecay", "FFM ablation: no decay (a fixed at 0, nothing is forgotten)", decay=False),
+    _ffm("RayFFMNoLearnDecay", "FFM ablation: decay rates a frozen at their initial values", learn_decay=False),
+    _ffm("RayFFMNoInGate", "FFM ablation: no input gate (u = W1 x)", input_gate=False),
+    _ffm("RayFFMNoOutGate", "FFM ablation: no output gate (y = LN(z) + W5 x)", output_gate=False),
 )
 BASELINES = (
-    BasicMLP,
-    MLP,
-    Framestack,
-    Frameconv,
-    Elman,
-    LSTM,
-    GRU,
-    IndRNN,
-    LinearAttention,
-    FastWeightProgrammer,
-    LMU,
-    S4D,
-    DiffNC,
+    ModelSpec("BasicMLP", "No memory: an MLP on the current observation only", BasicMLPCore),
+    ModelSpec("MLP", "The MLP with POPGym's sine embedding of the episode step", BasicMLPCore, positional=True),
+    ModelSpec("Framestack", "MLP over a window of the latest 4 inputs", FramestackCore, positional=True),
+    ModelSpec("Frameconv", "Temporal convolution over a window of the latest 4 inputs", FrameconvCore, positional=True),
+    ModelSpec("Elman", "Elman RNN", ElmanCore),
+    ModelSpec("LSTM", "Long short-term memory", LSTMCore),
+    ModelSpec("GRU", "Gated recurrent unit", GRUCore),
+    ModelSpec("IndRNN", "Independently recurrent neural network, two layers", IndRNNCore),
+    ModelSpec("LinearAttention", "Linear transformer (FART in POPGym)", LinearAttentionCore, positional=True),
+    ModelSpec("FastWeightProgrammer", "Fast weight programmer (FWP)", FastWeightProgrammerCore, positional=True),
+    ModelSpec("LMU", "Legendre memory unit", LMUCore),
+    ModelSpec("S4D", "Diagonal structured state space model", S4DCore),
+    ModelSpec("DiffNC", "Differentiable neural computer (DNC)", DiffNCCore),
 )
-MODELS: dict[str, type[MemoryModule]] = {model.__name__: model for model in FFM_MODELS + BASELINES}
+MODELS: dict[str, ModelSpec] = {model.name: model for model in FFM_MODELS + BASELINES}
 
 
-def get_model(name: str) -> type[MemoryModule]:
-    """The RLModule class registered as ``name``."""
+def get_model(name: str) -> ModelSpec:
+    """The model registered as ``name``."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def parse_names(text: str, valid: list[str], groups: dict[str, list[str]], kind: str) -> list[str]:
+    """Comma list of names or group names -> names, in order, without repeats; ValueError names the valid ones."""
+    chosen = []
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        if item in groups:
+            chosen += groups[item]
+        elif item in valid:
+            chosen.append(item)
+        else:
+            group_text = f"; groups: {', '.join(groups)}" if len(groups) > 1 else ""
+            raise ValueError(f"unknown {kind} {item!r}; valid {kind}s: {', '.join(valid)}, or ALL{group_text}")
+    if not chosen:
+        raise ValueError(f"no {kind} given; valid {kind}s: {', '.join(valid)}")
+    return list(dict.fromkeys(chosen))

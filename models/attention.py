@@ -1,16 +1,17 @@
 """POPGym's linear-attention memory baselines: LinearAttention (FART) and FastWeightProgrammer (FWP).
 
-Both follow POPGym's single-layer block (popgym/baselines/models/{linear_attention,fwp}.py and
-ray_models/ray_{linear_attention,fwp}.py, popgym 1.0.7), around a memory that differs per model:
+Both are POPGym's single block as the paper ran it (POPGym 689d89b: baselines/models/linear_attention.py,
+fwp.py and ray_models/ray_linear_attention.py, ray_fwp.py), around a memory that differs per model:
 
-    x  <- (1 - s) x + s pe(t)                   POPGym's default "sine" embedding of the episode step t
-    x  <- LayerNorm(x)
+    x  <- LayerNorm(x)                          (with affine parameters)
     q, k, v = W_q x, W_k x, W_v x              [h] each, no bias
     a  = memory(q, k, v)                        [h]
-    y  = unmap(ReLU(L2(ReLU(L1(a)))) + shortcut(x))     feed-forward + residual, unmap: h -> output_size
+    y  = unmap(a)                               Linear(h, output_size)
 
-with POPGym's small attention width h (the memory state is about output_size floats) and torch's default
-initialisation (POPGym applies its orthogonal init only outside the memory).
+with h = round(sqrt(output_size)) (16 for 256), so the memory holds about output_size floats, no
+feed-forward or shortcut block (popgym 1.0.7 added both), and torch's default initialisation. The sine
+embedding of the episode step is the base model's (models.network). Core parameters for 128 -> 256:
+3 * 128 * 16 (q, k, v) + 2 * 128 (LayerNorm) + 16 * 256 + 256 (unmap) = 10,752, as POPGym's.
 """
 
 import math
@@ -21,7 +22,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.core import MemoryCore, State
-from models.positional import SinePositionalEncoding
 
 
 def causal_linear_attention(
@@ -49,41 +49,30 @@ def causal_linear_attention(
 
 
 class _AttentionBlock(MemoryCore):
-    """POPGym's block (module docstring) around ``attend``; state "t" [1] int32 is the episode step."""
+    """POPGym's block (module docstring) around ``attend``."""
 
-    def __init__(self, input_size: int, output_size: int, hidden_size: int, positional: bool) -> None:
+    def __init__(self, input_size: int, output_size: int, hidden_size: int | None, chunk_size: int) -> None:
         super().__init__(input_size, output_size)
-        self.hidden_size = hidden_size
-        self.embedding = SinePositionalEncoding(input_size) if positional else None
+        self.hidden_size = hidden_size or round(math.sqrt(output_size))
+        self.chunk_size = chunk_size
         self.norm = nn.LayerNorm(input_size)
-        self.qkv = nn.Linear(input_size, 3 * hidden_size, bias=False)  # POPGym's key, query, value in one
-        self.ff = nn.Sequential(
-            nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size), nn.ReLU()
-        )
-        self.shortcut = nn.Linear(input_size, hidden_size)
-        self.unmap = nn.Linear(hidden_size, output_size)
+        self.qkv = nn.Linear(input_size, 3 * self.hidden_size, bias=False)  # POPGym's query, key, value in one
+        self.unmap = nn.Linear(self.hidden_size, output_size)
 
-    def _zeros(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return torch.zeros(shape, dtype=dtype, device=self.unmap.weight.device)
-
-    def initial_state(self) -> State:
-        return {"t": self._zeros(1, dtype=torch.int32)} if self.embedding is not None else {}
+    def _zeros(self, *shape: int) -> torch.Tensor:
+        return torch.zeros(shape, device=self.unmap.weight.device)
 
     @abstractmethod
-    def attend(
-        self, x: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: State
-    ) -> tuple[torch.Tensor, State]:
-        """The memory: (normalised input, q, k, v [B, T, h], state) -> (a [B, T, h], memory state)."""
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """The memory: (q, k, v [B, T, h], state) -> (a [B, T, h], the state after the last step)."""
 
     def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        new_state: State = {}
-        if self.embedding is not None:
-            x = self.embedding(x, state["t"][:, 0])
-            new_state["t"] = state["t"] + x.shape[1]
-        x = self.norm(x)
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
-        a, memory = self.attend(x, q, k, v, state)
-        return self.unmap(self.ff(a) + self.shortcut(x)), {**memory, **new_state}
+        q, k, v = self.qkv(self.norm(x)).chunk(3, dim=-1)
+        a, state = self.attend(q, k, v, state)
+        return self.unmap(a), state
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, hidden_size={self.hidden_size}"
 
 
 class LinearAttentionCore(_AttentionBlock):
@@ -94,30 +83,20 @@ class LinearAttentionCore(_AttentionBlock):
         z_t = z_{t-1} + phi(k_t)              [h]
         a_t = phi(q_t)^T S_t / (phi(q_t)^T z_t + 1e-5)
 
-    h = round(sqrt(output_size) - 1) (15 for 256) as POPGym, so S and z hold about output_size floats.
     Parallel over T: z rides along as an extra value column of ones, and ``causal_linear_attention``
-    computes both sums chunk by chunk.
+    computes both sums chunk by chunk. State: ``S`` [h, h], ``z`` [h].
     """
 
     def __init__(
-        self,
-        input_size: int,
-        output_size: int,
-        *,
-        hidden_size: int | None = None,
-        positional: bool = True,
-        chunk_size: int = 32,
+        self, input_size: int, output_size: int, *, hidden_size: int | None = None, chunk_size: int = 32
     ) -> None:
-        super().__init__(input_size, output_size, hidden_size or round(math.sqrt(output_size) - 1), positional)
-        self.chunk_size = chunk_size
+        super().__init__(input_size, output_size, hidden_size, chunk_size)
 
     def initial_state(self) -> State:
         h = self.hidden_size
-        return {"S": self._zeros(h, h), "z": self._zeros(h), **super().initial_state()}
+        return {"S": self._zeros(h, h), "z": self._zeros(h)}
 
-    def attend(
-        self, x: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: State
-    ) -> tuple[torch.Tensor, State]:
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         q, k = F.elu(q) + 1.0, F.elu(k) + 1.0
         v1 = torch.cat([v, torch.ones_like(v[..., :1])], -1)  # [v, 1]: the last column sums z
         s0 = torch.cat([state["S"], state["z"].unsqueeze(-1)], -1)
@@ -127,56 +106,29 @@ class LinearAttentionCore(_AttentionBlock):
 
 class FastWeightProgrammerCore(_AttentionBlock):
     """POPGym's FastWeightProgrammer: Schlag, Irie, Schmidhuber 2021, "Linear Transformers Are Secretly
-    Fast Weight Programmers", in POPGym's block (module docstring) and POPGym's variant of it, which
-    (its docstring says) drops the delta rule and DPFP: phi(x) = ReLU(x) / (sum_i ReLU(x)_i + 1e-5)
-    (the paper's sum normalisation) and the purely additive fast-weight update
+    Fast Weight Programmers", as POPGym implemented it (no delta rule, no DPFP; its docstring says so):
+    phi(x) = ReLU(x) / (sum_i ReLU(x)_i + 1e-5) (the paper's sum normalisation), the additive fast-weight
+    update and POPGym's readout, which reads W through its transpose:
 
         W_t = W_{t-1} + v_t phi(k_t)^T        [h, h]
-        a_t = W_t phi(q_t)
+        a_t = W_t^T phi(q_t)                  (the paper: W_t phi(q_t)); so a_t = sum_s phi(k_s) (v_s . phi(q_t))
 
-    h = round(sqrt(output_size)) (16 for 256) as POPGym, so W holds output_size floats. Parallel over T
-    via ``causal_linear_attention`` (with S = W^T).
-
-    ``delta_rule=True`` gives the paper's delta-rule update instead (not POPGym's; same phi, a learned
-    per-step write strength beta_t = sigmoid(w_beta^T x_t + b)), a loop over T:
-
-        W_t = W_{t-1} + beta_t (v_t - W_{t-1} phi(k_t)) phi(k_t)^T
+    Parallel over T via ``causal_linear_attention`` with the roles of k and v swapped. State: ``W`` [h, h].
     """
 
     def __init__(
-        self,
-        input_size: int,
-        output_size: int,
-        *,
-        hidden_size: int | None = None,
-        positional: bool = True,
-        delta_rule: bool = False,
-        chunk_size: int = 32,
+        self, input_size: int, output_size: int, *, hidden_size: int | None = None, chunk_size: int = 32
     ) -> None:
-        super().__init__(input_size, output_size, hidden_size or round(math.sqrt(output_size)), positional)
-        self.beta = nn.Linear(input_size, 1) if delta_rule else None
-        self.chunk_size = chunk_size
+        super().__init__(input_size, output_size, hidden_size, chunk_size)
 
     def initial_state(self) -> State:
-        return {"W": self._zeros(self.hidden_size, self.hidden_size), **super().initial_state()}
+        return {"W": self._zeros(self.hidden_size, self.hidden_size)}
 
     @staticmethod
     def phi(x: torch.Tensor) -> torch.Tensor:
         x = x.relu()
         return x / (x.sum(-1, keepdim=True) + 1e-5)
 
-    def attend(
-        self, x: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: State
-    ) -> tuple[torch.Tensor, State]:
-        q, k = self.phi(q), self.phi(k)
-        if self.beta is None:
-            a, s = causal_linear_attention(q, k, v, state["W"].mT, self.chunk_size)
-            return a, {"W": s.mT}
-        beta = torch.sigmoid(self.beta(x))
-        beta_v, beta_k, k_rows = (beta * v).unsqueeze(-1), (beta * k).unsqueeze(-1), k.unsqueeze(-2)
-        w, ws = state["W"], []
-        for beta_v_t, beta_k_t, k_row in zip(beta_v.unbind(1), beta_k.unbind(1), k_rows.unbind(1), strict=True):
-            error = torch.baddbmm(beta_v_t, w, beta_k_t, alpha=-1.0)  # beta_t (v_t - W_{t-1} phi(k_t))  [B, h, 1]
-            w = torch.baddbmm(w, error, k_row)  # W_t = W_{t-1} + error phi(k_t)^T
-            ws.append(w)
-        return torch.einsum("btij,btj->bti", torch.stack(ws, 1), q), {"W": w}
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        a, w = causal_linear_attention(self.phi(q), v, self.phi(k), state["W"], self.chunk_size)
+        return a, {"W": w}

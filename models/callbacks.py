@@ -27,15 +27,16 @@ class FFMInternalsCallback(RLlibCallback):
 
     def on_sample_end(self, *, env_runner=None, metrics_logger: MetricsLogger | None = None, samples, **kwargs) -> None:
         module = getattr(env_runner, "module", None)
-        if metrics_logger is None or not isinstance(getattr(module, "core", None), FFMCore) or not samples:
+        network = getattr(module, "network", None)
+        if metrics_logger is None or not isinstance(getattr(network, "core", None), FFMCore) or not samples:
             return
         episode = max(samples, key=len)
         observations = tree.map_structure(
             lambda column: torch.as_tensor(np.asarray(column))[None], episode.get_observations()
         )
         with torch.no_grad():
-            features = module.preprocessor(module.feature_map(flatten(module.observation_space, observations)))
-        for key, value in internal_scalars(ffm_internals(module.core.ffm, features)).items():
+            features = network.preprocessor(network.feature_map(flatten(module.observation_space, observations)))
+        for key, value in internal_scalars(ffm_internals(network.core.ffm, features)).items():
             metrics_logger.log_value(f"{PREFIX}/{key}", value, window=1)
 
 

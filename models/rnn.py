@@ -48,11 +48,14 @@ class GRUCore(_TorchRNNCore):
 
 
 class IndRNNCore(MemoryCore):
-    """IndRNN (Li et al., 2018): h_t = relu(W x_t + u * h_{t-1} + b), u a vector (each unit sees only itself).
+    """IndRNN (Li et al., 2018): h_t = relu(W x_t + b + u * h_{t-1} + beta), u a vector (each unit sees only itself).
 
-    As POPGym: two stacked IndRNN layers of width output_size, then a Linear; u starts uniform in [0, 1]
-    and is used clamped to |u| <= 2^(1 / max_len) (the paper's bound that keeps a unit from growing by more
-    than 2x over max_len steps; POPGym passes max_seq_len). Each layer's input projection runs over all
+    As POPGym at 689d89b (baselines/models/indrnn.py): two stacked IndRNN layers of width output_size, the
+    second's output is the core's. Each layer has its input Linear (torch's default init, with its bias b)
+    plus a per-unit bias beta ~ U(0, 1); u starts U(0, 1) and is used clamped to |u| <= 2^(1 / max_len)
+    (the paper's bound that keeps a unit from growing by more than 2x over max_len steps; POPGym passes
+    max_seq_len, 1024 in the paper). POPGym also defines an output Linear that its forward never applies;
+    it is left out here (65,792 parameters that never train). Each layer's input projection runs over all
     steps at once; only the elementwise recurrence loops over T.
     """
 
@@ -61,7 +64,7 @@ class IndRNNCore(MemoryCore):
         sizes = [input_size] + [output_size] * layers
         self.input_maps = nn.ModuleList(nn.Linear(n_in, output_size) for n_in in sizes[:-1])
         self.recurrent_weights = nn.Parameter(torch.rand(layers, output_size))
-        self.output_map = nn.Linear(output_size, output_size)
+        self.recurrent_biases = nn.Parameter(torch.rand(layers, output_size))
         self.weight_bound = 2 ** (1 / max_len)
 
     def initial_state(self) -> State:
@@ -71,10 +74,10 @@ class IndRNNCore(MemoryCore):
         recurrent = self.recurrent_weights.clamp(-self.weight_bound, self.weight_bound)
         finals = []
         for layer, input_map in enumerate(self.input_maps):
-            drive, hidden, outputs = input_map(x), state["h"][:, layer], []
+            drive, hidden, outputs = input_map(x) + self.recurrent_biases[layer], state["h"][:, layer], []
             for t in range(x.shape[1]):
                 hidden = torch.relu(drive[:, t] + recurrent[layer] * hidden)
                 outputs.append(hidden)
             x = torch.stack(outputs, 1)
             finals.append(hidden)
-        return self.output_map(x), {"h": torch.stack(finals, 1)}
+        return x, {"h": torch.stack(finals, 1)}

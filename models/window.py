@@ -5,9 +5,8 @@ Both see only the last ``k`` inputs, ``k = stack_size = 4`` as POPGym's default
 zero at the episode start, so the window is ``w_t = [x_{t-k+1}, ..., x_t]`` with ``x_{<0} = 0``. Training runs
 all windows at once over ``[state ++ x]`` (``unfold`` / ``conv1d``), never a loop over time.
 
-Both POPGym models also set ``"embedding": "sine"``: its base model mixes the sinusoidal step encoding into the
-inputs before the window (the stored frames are the mixed ones). ``positional=True`` (default) reproduces that,
-adding the step counter ``"t"`` to the state; ``positional=False`` gives the plain window models.
+Both POPGym models also set ``"embedding": "sine"``: the base model (models.network) mixes the sinusoidal step
+encoding into the features before the preprocessor, so the stored frames are preprocessed, embedded ones.
 """
 
 import torch
@@ -16,33 +15,23 @@ from torch.nn import functional as F
 
 from models.core import MemoryCore, State
 from models.mlp import two_layer_mlp
-from models.positional import SinePositionalEncoding
 
 
 class _WindowCore(MemoryCore):
-    """Shared window bookkeeping: optional step encoding, and the ``k - 1`` previous inputs as state."""
+    """Shared window bookkeeping: the ``k - 1`` previous inputs as state."""
 
-    def __init__(self, input_size: int, output_size: int, stack_size: int, positional: bool, max_len: int) -> None:
+    def __init__(self, input_size: int, output_size: int, stack_size: int) -> None:
         super().__init__(input_size, output_size)
         self.stack_size = stack_size
-        self.position = SinePositionalEncoding(input_size, max_len) if positional else None
 
     def initial_state(self) -> State:
         device = next(self.parameters()).device
-        state = {"frames": torch.zeros(self.stack_size - 1, self.input_size, device=device)}
-        if self.position is not None:
-            state["t"] = torch.zeros(1, dtype=torch.int32, device=device)
-        return state
+        return {"frames": torch.zeros(self.stack_size - 1, self.input_size, device=device)}
 
     def _padded(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """``[state ++ x]`` [B, k - 1 + T, input_size] and the state after x (its last k - 1 frames)."""
-        new_state = {}
-        if self.position is not None:
-            x = self.position(x, state["t"][:, 0])
-            new_state["t"] = state["t"] + x.shape[1]
         padded = torch.cat([state["frames"], x], dim=1)
-        new_state["frames"] = padded[:, x.shape[1] :]
-        return padded, new_state
+        return padded, {"frames": padded[:, x.shape[1] :]}
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, stack_size={self.stack_size}"
@@ -54,16 +43,13 @@ class FramestackCore(_WindowCore):
     ``c_i = C x_i + b_C`` compresses each frame to ``output_size / k`` features (POPGym: so the stacked input is no
     larger than other models' hidden state), ``h_t = [c_{t-k+1}, ..., c_t]`` (oldest first, ``output_size``
     features) and ``y_t = LeakyReLU(W2 LeakyReLU(W1 h_t + b1) + b2)``, hidden width ``output_size`` (POPGym: 256).
-    State: ``frames`` [k - 1, input_size] float32 (the uncompressed inputs, as POPGym) and, if ``positional``,
-    ``t`` [1] int32.
+    State: ``frames`` [k - 1, input_size] float32 (the uncompressed inputs, as POPGym).
     """
 
-    def __init__(
-        self, input_size: int, output_size: int, *, stack_size: int = 4, positional: bool = True, max_len: int = 1024
-    ) -> None:
+    def __init__(self, input_size: int, output_size: int, *, stack_size: int = 4) -> None:
         if output_size % stack_size:
             raise ValueError(f"output_size {output_size} must be divisible by stack_size {stack_size}")
-        super().__init__(input_size, output_size, stack_size, positional, max_len)
+        super().__init__(input_size, output_size, stack_size)
         self.compress = nn.Linear(input_size, output_size // stack_size)
         self.mlp = two_layer_mlp(output_size, output_size)
 
@@ -82,13 +68,11 @@ class FrameconvCore(_WindowCore):
 
     ``y_t = b + sum_{j=0}^{k-1} W_j x_{t-k+1+j}``.
 
-    State: ``frames`` [k - 1, input_size] float32 and, if ``positional``, ``t`` [1] int32.
+    State: ``frames`` [k - 1, input_size] float32.
     """
 
-    def __init__(
-        self, input_size: int, output_size: int, *, stack_size: int = 4, positional: bool = True, max_len: int = 1024
-    ) -> None:
-        super().__init__(input_size, output_size, stack_size, positional, max_len)
+    def __init__(self, input_size: int, output_size: int, *, stack_size: int = 4) -> None:
+        super().__init__(input_size, output_size, stack_size)
         self.conv = nn.Conv1d(input_size, output_size, kernel_size=stack_size)
 
     def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:

@@ -38,9 +38,11 @@ def batched_state(module, batch: int) -> dict[str, torch.Tensor]:
 
 
 def build_module(name: str, spaces: str = "discrete", **model_config):
-    """The registered model ``name`` for the SPACES pair ``spaces``, seeded, in eval mode."""
-    from models import get_model
+    """The registered model ``name`` as an RLlib RLModule for the SPACES pair ``spaces``, seeded."""
+    from models.rllib import module_spec
 
     torch.manual_seed(0)
     observation_space, action_space = SPACES[spaces]
-    return get_model(name)(observation_space=observation_space, action_space=action_space, model_config=model_config)
+    spec = module_spec(name, **model_config)
+    spec.observation_space, spec.action_space = observation_space, action_space
+    return spec.build()

@@ -1,68 +1,66 @@
 """LinearAttentionCore and FastWeightProgrammerCore against step-by-step float64 recurrences written
-from the papers' equations and POPGym's block layout."""
-
-import math
+from the equations of POPGym 689d89b's block: q, k, v = W LayerNorm(x), y = unmap(memory(q, k, v)),
+h = round(sqrt(output_size)), no feed-forward block, no shortcut, FWP's readout W^T phi(q)."""
 
 import pytest
 import torch
 
 from models.attention import FastWeightProgrammerCore, LinearAttentionCore
 
-IN, OUT = 12, 36  # small widths: h = 5 (linear attention), 6 (FWP)
+IN, OUT = 12, 36  # small widths: h = round(sqrt(36)) = 6 for both
 CORES = {
     "linear_attention": lambda **kw: LinearAttentionCore(IN, OUT, **kw),
     "fwp": lambda **kw: FastWeightProgrammerCore(IN, OUT, **kw),
-    "fwp_delta": lambda **kw: FastWeightProgrammerCore(IN, OUT, delta_rule=True, **kw),
 }
 
 
-def make(name: str, chunk_size: int = 8, **kw) -> torch.nn.Module:
+def make(name: str, chunk_size: int = 8) -> torch.nn.Module:
     torch.manual_seed(0)
-    core = CORES[name](chunk_size=chunk_size, **kw)
+    core = CORES[name](chunk_size=chunk_size)
     with torch.no_grad():  # move every parameter off its default so the reference checks them all
         for p in core.parameters():
             p.add_(0.1 * torch.randn_like(p))
     return core
 
 
-def random_state(core: torch.nn.Module, batch: int, t0: int = 7) -> dict[str, torch.Tensor]:
-    """A mid-episode state: nonnegative key sums, as the recurrences produce."""
+def random_state(core: torch.nn.Module, batch: int) -> dict[str, torch.Tensor]:
+    """A mid-episode state: nonnegative key sums, as the recurrences produce; W not symmetric."""
     state = core.batched_initial_state(batch)
     for key in ("S", "W"):
         if key in state:
             state[key] = torch.randn_like(state[key])
     if "z" in state:
         state["z"] = torch.rand_like(state["z"]) * 3
-    if "t" in state:
-        state["t"] += t0
     return state
 
 
-def reference(core: torch.nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Float64, one step at a time, from the equations (not from the module's code)."""
+def elu1(a: torch.Tensor) -> torch.Tensor:
+    return torch.where(a > 0, a + 1, torch.exp(a))
+
+
+def sum_norm(a: torch.Tensor) -> torch.Tensor:
+    a = a.clamp(min=0)
+    return a / (a.sum() + 1e-5)
+
+
+def reference(
+    core: torch.nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor], fwp_readout: str = "popgym"
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Float64, one step at a time, from the equations (not from the module's code).
+
+    Returns the memory readouts a [B, T, h], the outputs y = unmap(a) and the final state. ``fwp_readout``
+    "paper" reads the fast weights as W phi(q) instead of POPGym's W^T phi(q).
+    """
     p = {k: v.detach().double() for k, v in core.named_parameters()}
     x = x.double()
-    batch, steps, d = x.shape
+    batch, steps, _ = x.shape
     h = core.hidden_size
     w_q, w_k, w_v = p["qkv.weight"].split(h)
-    if core.embedding is not None:  # POPGym: pe[t, 0::2] = sin(t * div), pe[t, 1::2] = cos(t * div)
-        div = torch.exp(torch.arange(0, d, 2).double() * (-math.log(1024) / d))
-        t = (state["t"].double() + torch.arange(steps).double()).unsqueeze(-1)
-        pe = torch.zeros(batch, steps, d, dtype=torch.float64)
-        pe[..., 0::2], pe[..., 1::2] = torch.sin(t * div), torch.cos(t * div)
-        s = p["embedding.strength"].clamp(0, 1)
-        x = x * (1 - s) + pe * s
     mean, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
     x = (x - mean) / torch.sqrt(var + 1e-5) * p["norm.weight"] + p["norm.bias"]
 
-    def elu1(a: torch.Tensor) -> torch.Tensor:
-        return torch.where(a > 0, a + 1, torch.exp(a))
-
-    def sum_norm(a: torch.Tensor) -> torch.Tensor:
-        a = a.clamp(min=0)
-        return a / (a.sum() + 1e-5)
-
     out = torch.zeros(batch, steps, h, dtype=torch.float64)
+    final = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in state.items()}
     for b in range(batch):
         mem = {k: v[b].double() for k, v in state.items()}
         for t in range(steps):
@@ -72,28 +70,26 @@ def reference(core: torch.nn.Module, x: torch.Tensor, state: dict[str, torch.Ten
                 mem["S"] = mem["S"] + torch.outer(fk, v)
                 mem["z"] = mem["z"] + fk
                 out[b, t] = (fq @ mem["S"]) / (fq @ mem["z"] + 1e-5)
-            elif core.beta is None:
-                mem["W"] = mem["W"] + torch.outer(v, sum_norm(k))
-                out[b, t] = mem["W"] @ sum_norm(q)
             else:
-                beta = torch.sigmoid(p["beta.weight"][0] @ x[b, t] + p["beta.bias"][0])
-                fk = sum_norm(k)
-                mem["W"] = mem["W"] + beta * torch.outer(v - mem["W"] @ fk, fk)
-                out[b, t] = mem["W"] @ sum_norm(q)
-    relu = torch.relu
-    a = relu(relu(out @ p["ff.0.weight"].T + p["ff.0.bias"]) @ p["ff.2.weight"].T + p["ff.2.bias"])
-    a = a + x @ p["shortcut.weight"].T + p["shortcut.bias"]
-    return a @ p["unmap.weight"].T + p["unmap.bias"]
+                mem["W"] = mem["W"] + torch.outer(v, sum_norm(k))
+                w = mem["W"].T if fwp_readout == "popgym" else mem["W"]
+                out[b, t] = w @ sum_norm(q)
+        for key in mem:
+            final[key][b] = mem[key]
+    return out, out @ p["unmap.weight"].T + p["unmap.bias"], final
 
 
-@pytest.mark.parametrize("embedding", [True, False])
 @pytest.mark.parametrize("name", list(CORES))
-def test_matches_float64_recurrence(name: str, embedding: bool) -> None:
-    core = make(name, positional=embedding)
+def test_matches_float64_recurrence(name: str) -> None:
+    core = make(name)
     x = torch.randn(3, 45, IN)  # 45: several chunks of 8 and a partial one
     state = random_state(core, 3)
-    y, _ = core(x, state)
-    torch.testing.assert_close(y.double(), reference(core, x, state), rtol=1e-4, atol=1e-4)
+    y, final = core(x, state)
+    _, want, want_final = reference(core, x, state)
+    torch.testing.assert_close(y.double(), want, rtol=1e-4, atol=1e-4)
+    assert final.keys() == want_final.keys()
+    for key in final:
+        torch.testing.assert_close(final[key].double(), want_final[key], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", list(CORES))
@@ -102,7 +98,33 @@ def test_long_sequence_accuracy(name: str) -> None:
     x = torch.randn(1, 400, IN) * 2
     state = core.batched_initial_state(1)
     y, _ = core(x, state)
-    torch.testing.assert_close(y.double(), reference(core, x, state), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(y.double(), reference(core, x, state)[1], rtol=1e-4, atol=1e-4)
+
+
+def test_fwp_reads_fast_weights_transposed() -> None:
+    """POPGym's FWP reads a_t = W_t^T phi(q_t); the paper's W_t phi(q_t) gives a different memory readout."""
+    core = make("fwp")
+    readouts = []
+    core.unmap.register_forward_hook(lambda module, args, output: readouts.append(args[0]))
+    x, state = torch.randn(2, 10, IN), random_state(core, 2)
+    core(x, state)
+    popgym, _, _ = reference(core, x, state, fwp_readout="popgym")
+    paper, _, _ = reference(core, x, state, fwp_readout="paper")
+    torch.testing.assert_close(readouts[0].double(), popgym, rtol=1e-4, atol=1e-4)
+    assert (readouts[0].double() - paper).abs().amax() > 1e-2
+
+
+def test_fwp_first_readout_is_along_the_key() -> None:
+    """From W_0 = 0: a_0 = phi(k_0) (v_0 . phi(q_0)), a multiple of the nonnegative phi(k_0) (the paper's
+    readout would give a multiple of v_0)."""
+    core = make("fwp")
+    readouts = []
+    core.unmap.register_forward_hook(lambda module, args, output: readouts.append(args[0]))
+    x = torch.randn(1, 1, IN)
+    core(x, core.batched_initial_state(1))
+    q, k, v = core.qkv(core.norm(x))[0, 0].double().split(core.hidden_size)
+    want = sum_norm(k) * (v @ sum_norm(q))
+    torch.testing.assert_close(readouts[0][0, 0].double(), want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", list(CORES))
@@ -154,29 +176,45 @@ def test_gradients_reach_every_parameter(name: str) -> None:
         assert p.grad is not None and p.grad.abs().sum() > 0, param_name
 
 
-def test_initial_state_and_popgym_sizes() -> None:
+@pytest.mark.parametrize("cls", [LinearAttentionCore, FastWeightProgrammerCore])
+def test_popgym_689d89b_block_sizes(cls: type) -> None:
+    """h = round(sqrt(256)) = 16 for both; only LayerNorm (affine), q/k/v and unmap: 10,752 parameters."""
+    core = cls(128, 256)
+    assert core.hidden_size == 16
+    assert {name: tuple(p.shape) for name, p in core.named_parameters()} == {
+        "norm.weight": (128,),
+        "norm.bias": (128,),
+        "qkv.weight": (48, 128),
+        "unmap.weight": (256, 16),
+        "unmap.bias": (256,),
+    }
+    assert sum(p.numel() for p in core.parameters()) == 3 * 128 * 16 + 2 * 128 + 16 * 256 + 256 == 10_752
+    assert not hasattr(core, "ff") and not hasattr(core, "shortcut") and not hasattr(core, "embedding")
+
+
+@pytest.mark.parametrize("output_size, hidden", [(256, 16), (36, 6), (30, 5), (20, 4)])
+def test_width_is_rounded_sqrt_of_output(output_size: int, hidden: int) -> None:
+    assert LinearAttentionCore(8, output_size).hidden_size == hidden
+    assert FastWeightProgrammerCore(8, output_size).hidden_size == hidden
+    assert LinearAttentionCore(8, output_size, hidden_size=3).hidden_size == 3
+
+
+def test_no_positional_or_delta_rule_options() -> None:
+    for kwargs in ({"positional": True}, {"delta_rule": True}):
+        with pytest.raises(TypeError):
+            FastWeightProgrammerCore(IN, OUT, **kwargs)
+    with pytest.raises(TypeError):
+        LinearAttentionCore(IN, OUT, positional=True)
+
+
+def test_initial_state() -> None:
+    """Memory only (the step counter "t" is the network's): zero S [16, 16] and z [16], or W [16, 16]."""
     la, fwp = LinearAttentionCore(128, 256), FastWeightProgrammerCore(128, 256)
-    assert (la.hidden_size, fwp.hidden_size) == (15, 16)  # round(sqrt(256) - 1), round(sqrt(256))
     assert {k: (tuple(v.shape), v.dtype) for k, v in la.initial_state().items()} == {
-        "S": ((15, 15), torch.float32),
-        "z": ((15,), torch.float32),
-        "t": ((1,), torch.int32),
+        "S": ((16, 16), torch.float32),
+        "z": ((16,), torch.float32),
     }
-    assert {k: (tuple(v.shape), v.dtype) for k, v in fwp.initial_state().items()} == {
-        "W": ((16, 16), torch.float32),
-        "t": ((1,), torch.int32),
-    }
+    assert {k: (tuple(v.shape), v.dtype) for k, v in fwp.initial_state().items()} == {"W": ((16, 16), torch.float32)}
     assert all(v.abs().sum() == 0 for v in [*la.initial_state().values(), *fwp.initial_state().values()])
-    assert FastWeightProgrammerCore(128, 256, positional=False).initial_state().keys() == {"W"}
     y, state = la(torch.randn(3, 5, 128), la.batched_initial_state(3))
-    assert y.shape == (3, 5, 256) and state["t"].dtype == torch.int32 and state["t"].tolist() == [[5]] * 3
-
-
-def test_positional_strength_is_clamped() -> None:
-    core = make("linear_attention")
-    x, state = torch.randn(1, 6, IN), random_state(core, 1)
-    with torch.no_grad():
-        core.embedding.strength.fill_(1.7)  # acts as 1: the input is replaced by the encoding
-    y, _ = core(x, state)
-    y2, _ = core(torch.randn(1, 6, IN), state)
-    torch.testing.assert_close(y, y2)
+    assert y.shape == (3, 5, 256) and state.keys() == {"S", "z"} and state["S"].shape == (3, 16, 16)

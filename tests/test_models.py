@@ -1,4 +1,5 @@
-"""Every registered RLModule: shapes for every popgym space kind, state carrying, padding, config errors."""
+"""Every registered model as an RLModule: shapes for every popgym space kind, state carrying, padding, POPGym's
+base model (initialisation, embedding placement), config errors."""
 
 import gymnasium as gym
 import numpy as np
@@ -7,6 +8,7 @@ import torch
 from ray.rllib.core.columns import Columns
 
 from models import MODELS, get_model
+from models.rllib import module_spec
 from models.spaces import flat_size, flatten
 from tests.batches import SPACES, batched_state, build_module, sample_batch
 
@@ -95,15 +97,55 @@ def test_padding_after_the_sequence_does_not_change_valid_steps(name: str) -> No
 
 
 def test_architecture_follows_popgym() -> None:
-    module = make("GRU", "box")
-    assert module.feature_map[0].in_features == flat_size(SPACES["box"][0]) == 5
-    assert not module.feature_map[1].elementwise_affine
-    assert (module.core.input_size, module.core.output_size) == (128, 256)
-    assert [layer.out_features for layer in module.actor if isinstance(layer, torch.nn.Linear)] == [128, 128, 2]
-    assert [layer.out_features for layer in module.critic if isinstance(layer, torch.nn.Linear)] == [128, 128, 1]
-    hidden = module.actor[0].weight
-    torch.testing.assert_close(hidden @ hidden.T / hidden.norm(dim=1).pow(2).mean(), torch.eye(128), atol=1e-4, rtol=0)
-    assert module.actor[-1].weight.std().item() == pytest.approx(0.01, rel=0.2)
+    network = make("GRU", "box").network
+    assert network.feature_map[0].in_features == flat_size(SPACES["box"][0]) == 5
+    assert not network.feature_map[1].elementwise_affine
+    assert (network.core.input_size, network.core.output_size) == (128, 256)
+    assert [layer.out_features for layer in network.actor if isinstance(layer, torch.nn.Linear)] == [128, 128, 2]
+    assert [layer.out_features for layer in network.critic if isinstance(layer, torch.nn.Linear)] == [128, 128, 1]
+    assert network.embedding is None
+
+
+def test_initialisation_follows_popgym_689d89b() -> None:
+    """POPGym's weight_init: orthogonal weights with gain 1 on the feature map, preprocessor and the heads'
+    hidden Linears; torch's default biases U(+-1/sqrt(fan_in)); final weights N(0, 0.01)."""
+    network = make("GRU").network
+    hidden = [network.feature_map[0], network.preprocessor[0]]
+    hidden += [layer for head in (network.actor, network.critic) for layer in list(head)[:-1]]
+    for layer in (layer for layer in hidden if isinstance(layer, torch.nn.Linear)):
+        weight = layer.weight.detach().double()
+        rows, columns = weight.shape
+        gram = weight @ weight.T if rows <= columns else weight.T @ weight
+        torch.testing.assert_close(gram, torch.eye(min(rows, columns), dtype=torch.float64), atol=1e-5, rtol=0)
+        bound = 1 / np.sqrt(columns)  # torch's default bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        assert layer.bias.abs().max() <= bound and layer.bias.abs().max() > bound / 2
+    for final in (network.actor[-1], network.critic[-1]):
+        assert final.weight.std().item() == pytest.approx(0.01, rel=0.25)
+        assert final.bias.abs().max() > 0  # torch's default bias, not zeroed
+
+
+@pytest.mark.parametrize("name", [name for name, spec in MODELS.items() if spec.positional])
+def test_sine_embedding_enters_after_the_feature_map_before_the_preprocessor(name: str) -> None:
+    """POPGym's apply_embedding: x <- (1 - s) LN(W x) + s pe(t), then the preprocessor; t counts episode steps."""
+    module = make(name)
+    network = module.network
+    assert network.embedding.strength.item() == 0.5
+    obs = sample_batch(SPACES["discrete"][0], 2, 5)
+    x = flatten(module.observation_space, obs)
+    state = batched_state(module, 2)
+    state["t"] = torch.tensor([[0], [7]], dtype=torch.int32)
+    seen = []
+    hook = network.preprocessor.register_forward_hook(lambda _module, inputs, _output: seen.append(inputs[0]))
+    with torch.no_grad():
+        _, next_state = network.memory(x, state)
+    hook.remove()
+    steps = torch.tensor([[0, 1, 2, 3, 4], [7, 8, 9, 10, 11]], dtype=torch.float64)
+    rate = torch.exp(torch.arange(0, 128, 2, dtype=torch.float64) * -np.log(1024) / 128)
+    angle = steps[..., None] * rate
+    encoding = torch.stack([angle.sin(), angle.cos()], -1).flatten(-2)  # even features sin, odd cos
+    features = network.feature_map(x).double()
+    torch.testing.assert_close(seen[0].double(), 0.5 * features + 0.5 * encoding, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(next_state["t"], torch.tensor([[5], [12]], dtype=torch.int32))
 
 
 def test_flatten_matches_gymnasium_flatten() -> None:
@@ -133,12 +175,14 @@ def test_unknown_names_and_keys_are_errors_that_list_the_valid_ones() -> None:
         get_model("Transformer")
     with pytest.raises(ValueError, match=r"unknown model_config keys \['memory_sise'\].*'memory_size'"):
         build_module("RayFFM", memory_sise=8)
+    spec = module_spec("GRU")
+    spec.observation_space, spec.action_space = gym.spaces.Text(5), gym.spaces.Discrete(2)
     with pytest.raises(ValueError, match="unsupported observation space"):
-        get_model("GRU")(observation_space=gym.spaces.Text(5), action_space=gym.spaces.Discrete(2), model_config={})
+        spec.build()
 
 
 def test_model_config_sets_sizes_and_rllib_keys_pass_through() -> None:
     config = {"memory_size": 8, "context_size": 2, "head_size": 64, "max_seq_len": 4, "vf_share_layers": False}
     module = build_module("RayFFM", **config)
     assert module.get_initial_state()["S"].shape == (8, 2)
-    assert module.actor[0].out_features == 64
+    assert module.network.actor[0].out_features == 64

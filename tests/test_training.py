@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
 import ppo
 from models import MODELS
+from models.rllib import module_spec
 from tests.batches import build_module
 
 ENV = "RepeatPreviousEasy"
@@ -26,7 +26,7 @@ def config():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_ppo_trains_two_iterations(name: str, config, record_property) -> None:
-    algorithm = config.rl_module(rl_module_spec=RLModuleSpec(module_class=MODELS[name])).build_algo()
+    algorithm = config.rl_module(rl_module_spec=module_spec(name)).build_algo()
     try:
         module = algorithm.get_module()
         initial = {key: value.detach().clone() for key, value in module.state_dict().items()}
@@ -38,8 +38,9 @@ def test_ppo_trains_two_iterations(name: str, config, record_property) -> None:
     loss = results[-1]["learners"]["default_policy"]["total_loss"]
     assert math.isfinite(loss)
     changed = [key for key in initial if not torch.equal(initial[key], trained[key])]
-    assert any(key.startswith("core.") for key in changed), f"{name}: the memory core did not train"
-    assert any(key.startswith("actor.") for key in changed) and any(key.startswith("critic.") for key in changed)
+    assert any(key.startswith("network.core.") for key in changed), f"{name}: the memory core did not train"
+    assert any(key.startswith("network.actor.") for key in changed)
+    assert any(key.startswith("network.critic.") for key in changed)
     parameters = sum(parameter.numel() for parameter in module.parameters())
     record_property("parameters", parameters)
     print(f"{name}: {parameters:,} parameters")
@@ -50,7 +51,7 @@ def test_learner_replays_long_episodes_as_the_env_runner_acted(name: str, config
     """Episodes longer than max_seq_len (16) are cut into sequences, and sampling continues episodes
     across calls: the learner's pass over each sequence, from the STATE_IN RLlib stored, must reproduce
     the action-distribution inputs the env runner computed step by step with its carried state."""
-    algorithm = config.rl_module(rl_module_spec=RLModuleSpec(module_class=MODELS[name])).build_algo()
+    algorithm = config.rl_module(rl_module_spec=module_spec(name)).build_algo()
     try:
         learner = algorithm.learner_group._learner
         module = learner.module["default_policy"]
