@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench gpu-check clean
 
 setup: $(INSTALLED)
 
@@ -33,6 +33,11 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmark.py
+
+# on a lent GPU machine with torch but nothing of this repository installed (scripts/gpu_check.py): the
+# torch-only tests with CUDA, the GPU benchmark, one summary under results/gpu-check/
+gpu-check:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) scripts/gpu_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -266,8 +266,9 @@ def run(
                 )
         for name in tqdm(models, desc=f"models ({device.type})"):
             module = memory_model(name, device)
+            n = max(3, samples // 4) if name in slow else samples
             for batch in batches:
-                stats = measure(model_train_step(module, batch, steps, device), device, samples, warmup)
+                stats = measure(model_train_step(module, batch, steps, device), device, n, warmup)
                 if device.type == "cpu":
                     stats["peak_mem_mb"] = peak_resident_mb(name, batch, steps)
                 add(name, "train", device, batch, steps, stats, timed_parameters(module))
@@ -289,17 +290,27 @@ def run(
 
 
 def goals(table: pd.DataFrame) -> pd.DataFrame:
-    """The foundation issue's FFM performance goals as measured ratios (lower is better)."""
+    """The FFM layer's performance goals as measured ratios (lower is better).
+
+    Everywhere, the foundation issue's: FFM within 2x its own Linears, FFA within half of them, FFM 4x
+    faster than nn.GRU at B <= 8 (2.5x above), a single step within 1.5x a GRUCell's. On CUDA at B = 8, the
+    paper's claims take the GRU's place: >= 10x faster than cuDNN nn.GRU and >= 100x faster than the
+    GRUCell loop (POPGym's GRU with benchmark=True, what the paper timed).
+    """
     layer = table[table["model"].str.startswith("layer/")]
     keys = ["device", "allocator", "mode", "batch"]
     ms = layer.assign(model=layer["model"].str.removeprefix("layer/")).set_index([*keys, "model"])["median_ms"]
     rows = []
     for (device, allocator, mode, batch), group in ms.groupby(level=keys):
         t = group.droplevel(keys)
+        papers_gpu_claim = device == "cuda" and batch == 8
         if mode == "train":
+            gru_target = 1 / 10 if papers_gpu_claim else 1 / 4 if batch <= 8 else 1 / 2.5
             checks = [("FFM / FFM-linears", t["FFM"] / t["FFM-linears"], 2.0),
                       ("FFA / FFM-linears", t["FFA"] / t["FFM-linears"], 0.5),
-                      ("FFM / GRU", t["FFM"] / t["GRU"], 1 / 4 if batch <= 8 else 1 / 2.5)]  # fmt: skip
+                      ("FFM / GRU", t["FFM"] / t["GRU"], gru_target)]  # fmt: skip
+            if papers_gpu_claim:
+                checks.append(("FFM / GRUCell-loop", t["FFM"] / t["GRUCell-loop"], 1 / 100))
         else:
             checks = [("FFM / GRUCell (T=1)", t["FFM"] / t["GRUCell"], 1.5)]
         for goal, ratio, target in checks:

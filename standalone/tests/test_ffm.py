@@ -145,9 +145,9 @@ def test_unbatched_input_equals_batch_of_one():
     torch.testing.assert_close(final, final1[0])
 
 
-def test_single_steps_equal_one_parallel_pass():
-    ffm = make_ffm()
-    x = torch.randn(2, 30, 5)
+def test_single_steps_equal_one_parallel_pass(device):
+    ffm = make_ffm().to(device)
+    x = torch.randn(2, 30, 5, device=device)
     with torch.no_grad():
         parallel, final = ffm(x)
         state, steps = None, []
@@ -158,15 +158,15 @@ def test_single_steps_equal_one_parallel_pass():
     torch.testing.assert_close(state, final, rtol=1e-5, atol=1e-5)
 
 
-def test_resets_pack_episodes_without_padding():
+def test_resets_pack_episodes_without_padding(device):
     """One packed row with resets == each episode run on its own from a zero state."""
-    ffm = make_ffm()
+    ffm = make_ffm().to(device)
     lengths = [7, 1, 40, 12]
-    x = torch.randn(sum(lengths), 5)
-    resets = torch.zeros(sum(lengths), dtype=torch.bool)
+    x = torch.randn(sum(lengths), 5, device=device)
+    resets = torch.zeros(sum(lengths), dtype=torch.bool, device=device)
     resets[torch.tensor([0, *lengths[:-1]]).cumsum(0)] = True
     with torch.no_grad():
-        packed, _ = ffm(x, torch.randn(6, 3, dtype=torch.complex64), resets)
+        packed, _ = ffm(x, torch.randn(6, 3, dtype=torch.complex64, device=device), resets)
         separate = torch.cat([ffm(episode)[0] for episode in x.split(lengths)])
     torch.testing.assert_close(packed, separate, rtol=1e-5, atol=1e-5)
 
@@ -278,9 +278,9 @@ def test_cuda_matches_cpu():
         torch.testing.assert_close(p.grad.cpu(), expected, rtol=1e-3, atol=1e-3)
 
 
-def test_torch_compile_matches_eager():
-    ffm = make_ffm()
-    x = torch.randn(2, 48, 5)
+def test_torch_compile_matches_eager(device):
+    ffm = make_ffm().to(device)
+    x = torch.randn(2, 48, 5, device=device)
     compiled = torch.compile(ffm)
     y, state = compiled(x)
     y.sum().backward()

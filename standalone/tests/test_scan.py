@@ -63,22 +63,22 @@ def test_gradients_match_float64_autograd():
 
 
 @pytest.mark.parametrize("reset_rate", [0.0, 1e-3])
-def test_hundred_thousand_steps_values_and_gradients(reset_rate):
+def test_hundred_thousand_steps_values_and_gradients(reset_rate, device):
     """T = 100,000 against a float64 loop and its adjoint; no overflow for any decay."""
-    ffa = extreme_aggregator()
+    ffa = extreme_aggregator().to(device)
     u, state, resets = random_inputs(1, 100_000, ffa, reset_rate)
     weights = torch.randn(*u.shape, ffa.context_size, dtype=torch.complex64)
     expected, grad_u, grad_a, grad_w = loop_states_and_gradients(
-        u, ffa.a.detach(), ffa.w.detach(), state, resets, weights
+        u, ffa.a.detach().cpu(), ffa.w.detach().cpu(), state, resets, weights
     )
-    u = u.requires_grad_()
-    states = ffa(u, state, resets)
+    u = u.to(device).requires_grad_()
+    states = ffa(u, state.to(device), None if resets is None else resets.to(device))
     assert torch.isfinite(torch.view_as_real(states)).all()
-    assert relative_error(states.detach(), expected, dim=1) <= TOLERANCE
-    (torch.view_as_real(states) * torch.view_as_real(weights)).sum().backward()
-    assert relative_error(u.grad, grad_u) <= TOLERANCE
-    assert relative_error(ffa.a.grad, grad_a) <= TOLERANCE
-    assert relative_error(ffa.w.grad, grad_w) <= TOLERANCE
+    assert relative_error(states.detach().cpu(), expected, dim=1) <= TOLERANCE
+    (torch.view_as_real(states) * torch.view_as_real(weights.to(device))).sum().backward()
+    assert relative_error(u.grad.cpu(), grad_u) <= TOLERANCE
+    assert relative_error(ffa.a.grad.cpu(), grad_a) <= TOLERANCE
+    assert relative_error(ffa.w.grad.cpu(), grad_w) <= TOLERANCE
 
 
 def test_adjoint_reference_agrees_with_autograd_reference():
