@@ -166,6 +166,17 @@ def test_cpu_presets_span_the_groups_and_share_the_ablation_envs() -> None:
     assert all(getattr(main, key) == getattr(ablations, key) for key in same)
 
 
+def test_env_groups_are_the_papers() -> None:
+    """POPGym 689d89b's 15 env kinds x 3 levels; popgym 1.0.7's VelocityOnlyCartPole runs by name only."""
+    groups = ppo.env_groups()
+    assert len(groups["ALL"]) == 45 and not any(name.startswith("VelocityOnly") for name in groups["ALL"])
+    assert set(groups["NAVIGATION_HARD"]) == {"LabyrinthEscapeHard", "LabyrinthExploreHard"}  # needs mazelib
+    assert set(groups["CONTROL_EASY"]) == {"PositionOnlyCartPoleEasy", "PositionOnlyPendulumEasy"}
+    assert ppo.parse_settings(["--experiment", "VelocityOnlyCartPoleEasy"], environ={}).envs == (
+        "VelocityOnlyCartPoleEasy",
+    )
+
+
 def test_installed_popgym_is_not_shadowed_by_the_popgym_folder() -> None:
     import popgym
 
