@@ -20,19 +20,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pandas as pd
 import popgym.envs
 from popgym.wrappers import Antialias, PreviousAction
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from models import FFM_MODELS, MODELS
 from models.callbacks import PER_UNIT, PREFIX, FFMInternalsCallback
+from results_schema import MMER, MODEL_KEY, RETURN_MEAN, STEP
 
 REPO = Path(__file__).resolve().parent
 ENV_GROUPS = ("ALL", "DIAGNOSTIC", "CONTROL", "NOISY", "GAME", "NAVIGATION")
-MMER = "mmer"
-MODEL_KEY = "memory_model"  # the config key naming each trial's model
-RETURN_MEAN = "episode_return_mean"
 
 
 def popgym_envs() -> dict[str, type]:
@@ -330,7 +327,7 @@ def run(settings: Settings):
             run_config=tune.RunConfig(
                 name=settings.name,
                 storage_path=str(settings.storage),
-                stop={"num_env_steps_sampled_lifetime": settings.steps},
+                stop={STEP: settings.steps},
                 checkpoint_config=tune.CheckpointConfig(
                     checkpoint_frequency=settings.checkpoint_every, checkpoint_at_end=True, num_to_keep=1
                 ),
@@ -377,22 +374,6 @@ def _wandb_callback(settings: Settings):
     return FFMWandbLoggerCallback(
         project=settings.project, group=settings.name, dir=str(settings.storage / settings.name)
     )
-
-
-def load_trial(trial_dir: Path) -> pd.DataFrame:
-    """One trial's results, one row per iteration, columns flattened with "/" (as in progress.csv).
-
-    Reads result.json (JSON lines): Tune's progress.csv fixes its columns at the first row, and a resumed
-    RLlib run adds metrics, so later rows of the CSV can be longer than its header. Tune appends to the
-    file and does not take back the iterations a stopped run made after its last checkpoint; the resumed
-    run makes them again, and its rows are the ones kept.
-    """
-    lines = (trial_dir / "result.json").read_text().splitlines()
-    table = pd.json_normalize([json.loads(line) for line in lines if line.strip()], sep="/")
-    table = table.drop(columns=[column for column in table.columns if column.startswith("config/")])
-    if "training_iteration" not in table:
-        return table
-    return table.drop_duplicates("training_iteration", keep="last").reset_index(drop=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from plotting.load import HISTORY_KEYS, INTERNALS, NoResultsError, Run
+from plotting.source import HISTORY_KEYS, NoResultsError, Run
+from results_schema import INTERNALS
 
 HEADER = b":W&B\xe1\xbe\x00"
 BLOCK = 32 * 1024

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import benchmark
+from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ def test_quick_run_writes_every_requested_model(tmp_path: Path) -> None:
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(out)
-    assert list(table.columns) == benchmark.COLUMNS
+    assert list(table.columns) == THROUGHPUT_COLUMNS
     assert set(table["allocator"]) == {"glibc-retain"}
     for model in models:
         rows = table[table["model"] == model].set_index("mode")
@@ -34,7 +34,7 @@ def test_quick_run_writes_every_requested_model(tmp_path: Path) -> None:
     assert {f"layer/{name}" for name in ("FFM", "FFM-linears", "FFA", "GRU", "GRUCell-loop", "GRUCell")} <= set(
         table["model"]
     )
-    assert table.loc[table["model"] == benchmark.BASELINE, "peak_mem_mb"].item() > 100
+    assert table.loc[table["model"] == PROCESS_BASELINE, "peak_mem_mb"].item() > 100
     goals = pd.read_csv(tmp_path / "throughput_goals.csv")
     assert set(goals["goal"]) == {"FFM / FFM-linears", "FFA / FFM-linears", "FFM / GRU", "FFM / GRUCell (T=1)"}
 
@@ -48,7 +48,7 @@ def test_unknown_model_is_one_clear_error() -> None:
 
 STEADY_STATE_PAGE_FAULTS = """
 import resource, sys, torch
-import benchmark
+from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 retained = sys.argv[1] == "retain" and benchmark.retain_freed_memory()
 
 def step():  # three 64 MB temporaries, freed at the end like a training step's activations

@@ -1,6 +1,5 @@
 """ppo.py: settings from flags and POPGYM_* variables, a real Tune run, and resume after a kill."""
 
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 
 import ppo
 from models import MODELS
+from results_schema import load_trial
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--workers", "0", "--envs-per-worker", "2", "--bptt-cutoff", "32", "--minibatch", "2"]
@@ -85,7 +85,7 @@ def run_ppo(storage: Path, *extra: str) -> subprocess.Popen:
 
 
 def progress(storage: Path, trial: str) -> pd.DataFrame:
-    return ppo.load_trial(storage / "popgym-ppo" / trial)
+    return load_trial(storage / "popgym-ppo" / trial)
 
 
 def test_tune_run_writes_results_with_mmer(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_rerun_after_a_kill_resumes_without_losing_or_repeating_trials(tmp_path:
     assert process.poll() is None, "the first run finished before it could be interrupted"
     os.kill(process.pid, signal.SIGINT)
     process.communicate(timeout=120)
-    interrupted = {path.parent.name: len(ppo.load_trial(path.parent)) for path in experiment.glob("*/result.json")}
+    interrupted = {path.parent.name: len(load_trial(path.parent)) for path in experiment.glob("*/result.json")}
     assert interrupted and min(interrupted.values()) < 10  # 640 steps are 10 iterations
 
     process = run_ppo(tmp_path, *arguments)
@@ -165,16 +165,3 @@ def test_installed_popgym_is_not_shadowed_by_the_popgym_folder() -> None:
     import popgym
 
     assert popgym.__file__ is not None and "site-packages" in popgym.__file__
-
-
-def test_load_trial_keeps_the_resumed_run_of_a_repeated_iteration(tmp_path: Path) -> None:
-    """A run stopped after iteration 3 but checkpointed at 2 left its own row 3; the resumed run redid it."""
-    rows = [(1, 10.0), (2, 20.0), (3, 30.0), (3, 31.0), (4, 41.0)]
-    lines = [
-        {"training_iteration": i, "env_runners": {"episode_return_mean": r}, "config": {"env": "X"}} for i, r in rows
-    ]
-    (tmp_path / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    table = ppo.load_trial(tmp_path)
-    assert list(table["training_iteration"]) == [1, 2, 3, 4]
-    assert list(table["env_runners/episode_return_mean"]) == [10.0, 20.0, 31.0, 41.0]
-    assert not any(column.startswith("config/") for column in table.columns)
