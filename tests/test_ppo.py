@@ -81,17 +81,28 @@ def test_wrapped_envs_carry_previous_action_and_antialias_flag() -> None:
 
 def run_ppo(storage: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "ppo.py", "--experiment", "RepeatPreviousEasy", "--storage", str(storage), *TINY, *extra]
-    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def progress(storage: Path, trial: str) -> pd.DataFrame:
     return load_trial(storage / "popgym-ppo" / trial)
 
 
-def test_tune_run_writes_results_with_mmer(tmp_path: Path) -> None:
+def test_tune_run_writes_results_with_mmer_and_a_quiet_console(tmp_path: Path) -> None:
     process = run_ppo(tmp_path, "--models", "RayFFM,BasicMLP", "--steps", "256")
-    _, errors = process.communicate(timeout=600)
-    assert process.returncode == 0, errors[-3000:]
+    console, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, console[-3000:]
+    lines = console.splitlines()
+    # the settings, a line per finished trial, the overall progress, and (off a terminal) the bars once a minute
+    assert len(lines) <= 20, console
+    for model in ("RayFFM", "BasicMLP"):
+        finished = f"RepeatPreviousEasy {model} seed 0"
+        assert any(line.startswith(finished) and "done: 256 steps, MMER" in line for line in lines), console
+    assert lines[-1].startswith("all trials") and "100%" in lines[-1] and "512/512 steps" in lines[-1]
+    for noise in ("NaN or Inf", "Traceback", "WARNING", "Warning", "started with configuration", "num_env_runners"):
+        assert noise not in console
+    ray_log = (tmp_path / "popgym-ppo" / "ray.log").read_text()
+    assert "Started a local Ray instance" in ray_log and "new API stack" not in ray_log
     trials = sorted(path.name for path in (tmp_path / "popgym-ppo").iterdir() if path.is_dir())
     assert trials == ["RepeatPreviousEasy-BasicMLP-0", "RepeatPreviousEasy-RayFFM-0"]
     for trial in trials:
@@ -124,8 +135,8 @@ def test_rerun_after_a_kill_resumes_without_losing_or_repeating_trials(tmp_path:
     assert interrupted and min(interrupted.values()) < 10  # 640 steps are 10 iterations
 
     process = run_ppo(tmp_path, *arguments)
-    _, errors = process.communicate(timeout=600)
-    assert process.returncode == 0, errors[-3000:]
+    console, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, console[-3000:]
     trials = sorted(path.name for path in experiment.iterdir() if path.is_dir())
     assert trials == ["RepeatPreviousEasy-BasicMLP-0", "RepeatPreviousEasy-GRU-0"]
     for trial in trials:
