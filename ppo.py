@@ -403,40 +403,41 @@ class TrialProgress(Callback):
     MMER, elapsed time) under one for all trials (with the time left), and a line per finished trial.
 
     On a terminal the bars redraw in place. Elsewhere (a pipe, a log file) they are written out as lines
-    every ``every_s`` seconds.
+    every ``LINES_EVERY_S`` seconds.
     """
 
-    def __init__(self, settings: Settings, every_s: float = 60.0):
+    LINES_EVERY_S = 60
+
+    def __init__(self, settings: Settings):
         self.steps = settings.steps
         self.trials = len(settings.envs) * len(settings.models) * settings.samples
-        self.label_width = max(map(len, settings.envs)) + max(map(len, settings.models)) + len(" seed ") + 2
-        self.every_s = every_s
+        self.name_width = max(map(len, settings.envs)) + max(map(len, settings.models)) + len(str(settings.samples)) + 2
 
     def setup(self, **info) -> None:
         self.terminal = sys.stderr.isatty()
         self.screen = sys.stderr if self.terminal else open(os.devnull, "w")  # noqa: SIM115 (closed at the end)
-        self.total = self._bar("all trials", self.trials * self.steps, position=0, leave=True)
+        self.total = self._bar("all trials", self.trials * self.steps, leave=True)
         self.bars: dict[str, tqdm] = {}
         self.written = time.monotonic()
 
-    def _bar(self, label: str, total: int, **options) -> tqdm:
+    def _bar(self, name: str, total: int, leave: bool) -> tqdm:
         layout = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}<{remaining}]{postfix}"
-        desc = label.ljust(self.label_width)
-        return tqdm(total=total, desc=desc, unit_scale=True, bar_format=layout, file=self.screen, **options)
+        desc = name.ljust(self.name_width)
+        return tqdm(total=total, desc=desc, unit_scale=True, bar_format=layout, file=self.screen, leave=leave)
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
         for trial in trials:
             if trial.status == trial.RUNNING:
                 self._show(trial)
         self._advance(self.total, sum(self._steps(trial) for trial in trials))
-        if not self.terminal and time.monotonic() - self.written >= self.every_s:
+        if not self.terminal and time.monotonic() - self.written >= self.LINES_EVERY_S:
             for bar in (self.total, *self.bars.values()):
                 tqdm.write(str(bar), file=sys.stderr)
             self.written = time.monotonic()
 
     def _show(self, trial) -> None:
         if trial.trial_id not in self.bars:
-            self.bars[trial.trial_id] = self._bar(label(trial), self.steps, leave=False)
+            self.bars[trial.trial_id] = self._bar(trial_name(trial), self.steps, leave=False)
         bar = self.bars[trial.trial_id]
         mmer = trial.last_result.get(MMER)
         if mmer is not None and math.isfinite(mmer):
@@ -464,27 +465,23 @@ class TrialProgress(Callback):
         result = trial.last_result
         mmer = result.get(MMER, math.nan)
         elapsed = tqdm.format_interval(result.get("time_total_s", 0))
-        tqdm.write(
-            f"{label(trial).ljust(self.label_width)} {outcome}: {int(result.get(STEP, 0)):,} steps, MMER {mmer:.3f}, "
-            f"{elapsed}",
-            file=sys.stderr,
-        )
+        steps = int(result.get(STEP, 0))
+        line = f"{trial_name(trial).ljust(self.name_width)} {outcome}: {steps:,} steps, MMER {mmer:.3f}, {elapsed}"
+        tqdm.write(line, file=sys.stderr)
 
     def on_experiment_end(self, trials: list, **info) -> None:
-        self._advance(self.total, sum(self._steps(trial) for trial in trials))
+        self._advance(self.total, sum(self._steps(trial) for trial in trials))  # a resume may have nothing to run
         self.total.close()
         if not self.terminal:
             tqdm.write(str(self.total), file=sys.stderr)
             self.screen.close()
 
 
-def label(trial) -> str:
-    """<Env> <Model> seed <seed>."""
-    return f"{trial.config['env']} {trial.config[MODEL_KEY]} seed {trial.config['seed']}"
-
-
 def _settings_record(settings: Settings) -> dict:
-    return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(settings).items()}
+    """The experiment's settings as JSON values (without verbose: the console is not part of the experiment)."""
+    record = asdict(settings)
+    del record["verbose"]
+    return {key: str(value) if isinstance(value, Path) else value for key, value in record.items()}
 
 
 def _check_same_experiment(experiment: Path, settings: Settings) -> None:

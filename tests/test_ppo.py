@@ -1,5 +1,6 @@
 """ppo.py: settings from flags and POPGYM_* variables, a real Tune run, and resume after a kill."""
 
+import json
 import os
 import signal
 import subprocess
@@ -96,7 +97,7 @@ def test_tune_run_writes_results_with_mmer_and_a_quiet_console(tmp_path: Path) -
     # the settings, a line per finished trial, the overall progress, and (off a terminal) the bars once a minute
     assert len(lines) <= 20, console
     for model in ("RayFFM", "BasicMLP"):
-        finished = f"RepeatPreviousEasy {model} seed 0"
+        finished = f"RepeatPreviousEasy-{model}-0"
         assert any(line.startswith(finished) and "done: 256 steps, MMER" in line for line in lines), console
     assert lines[-1].startswith("all trials") and "100%" in lines[-1] and "512/512 steps" in lines[-1]
     for noise in ("NaN or Inf", "Traceback", "WARNING", "Warning", "started with configuration", "num_env_runners"):
@@ -149,6 +150,16 @@ def test_rerun_after_a_kill_resumes_without_losing_or_repeating_trials(tmp_path:
         command = [sys.executable, "ppo.py", "--experiment", "RepeatPreviousEasy", "--storage", str(tmp_path), *TINY]
         subprocess.run(command + ["--models", "LSTM"], cwd=REPO, capture_output=True, text=True, check=True)
     assert "holds an experiment with other settings (models: ['BasicMLP', 'GRU'] -> ['LSTM']," in error.value.stderr
+
+
+def test_verbose_is_a_flag_and_a_variable_but_no_setting_of_the_experiment(tmp_path: Path) -> None:
+    quiet = ppo.parse_settings(["--storage", str(tmp_path)], environ={})
+    assert not quiet.verbose and ppo.parse_settings([], environ={"POPGYM_VERBOSE": "1"}).verbose
+    experiment = tmp_path / quiet.name
+    experiment.mkdir()
+    (experiment / "settings.json").write_text(json.dumps(ppo._settings_record(quiet)))
+    ppo._check_same_experiment(experiment, ppo.parse_settings(["--storage", str(tmp_path), "--verbose"], environ={}))
+    assert "verbose" not in json.loads((experiment / "settings.json").read_text())
 
 
 def test_demo_preset_is_a_default_that_flags_and_variables_override() -> None:
