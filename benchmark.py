@@ -298,7 +298,9 @@ def goals(table: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     from models import FFM_MODELS, MODELS
-    from ppo import parse_names
+    from ppo import hide_rllib_notices, parse_names
+
+    hide_rllib_notices()
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])

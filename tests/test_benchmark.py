@@ -18,6 +18,7 @@ def test_quick_run_writes_every_requested_model(tmp_path: Path) -> None:
     command = [sys.executable, "benchmark.py", "--quick", "--models", ",".join(models), "--out", str(out)]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "WARNING" not in result.stderr and "Warning" not in result.stderr  # progress bars only
     table = pd.read_csv(out)
     assert list(table.columns) == THROUGHPUT_COLUMNS
     assert set(table["allocator"]) == {"glibc-retain"}
