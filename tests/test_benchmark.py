@@ -49,7 +49,7 @@ def test_unknown_model_is_one_clear_error() -> None:
 
 STEADY_STATE_PAGE_FAULTS = """
 import resource, sys, torch
-from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
+import benchmark
 retained = sys.argv[1] == "retain" and benchmark.retain_freed_memory()
 
 def step():  # three 64 MB temporaries, freed at the end like a training step's activations
