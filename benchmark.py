@@ -49,22 +49,9 @@ from tqdm import tqdm
 from ffm import FFM
 from models import BASELINES, MODELS, parse_names
 from models.network import MemoryNetwork
+from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
 INPUT, OUTPUT, MEMORY, CONTEXT = 128, 256, 32, 4
-BASELINE = "process-baseline"
-COLUMNS = [
-    "model",
-    "mode",
-    "device",
-    "batch",
-    "time_steps",
-    "median_ms",
-    "p10_ms",
-    "p90_ms",
-    "peak_mem_mb",
-    "params",
-    "allocator",
-]
 
 
 def retain_freed_memory() -> bool:
@@ -202,7 +189,7 @@ def timed_parameters(module: nn.Module) -> int:
 
 
 def peak_resident_mb(name: str, batch: int, steps: int) -> float:
-    """Peak RSS of a fresh process that builds model ``name`` and runs two training steps (BASELINE: none)."""
+    """Peak RSS of a fresh process that builds model ``name`` and runs two training steps (none: PROCESS_BASELINE)."""
     command = [sys.executable, __file__, "--peak-memory-of", name, "--batch", str(batch), "--time", str(steps)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
@@ -211,7 +198,7 @@ def peak_resident_mb(name: str, batch: int, steps: int) -> float:
 def report_peak_memory(name: str, batch: int, steps: int) -> None:
     """The child side of peak_resident_mb: print this process's peak RSS after the training steps."""
     torch.manual_seed(0)
-    if name == BASELINE:
+    if name == PROCESS_BASELINE:
         torch.randn(batch, steps, INPUT).sum()
     else:
         step = model_train_step(memory_model(name, torch.device("cpu")), batch, steps, torch.device("cpu"))
@@ -278,15 +265,15 @@ def run(
             for batch in batches:
                 nan_times = dict.fromkeys(["median_ms", "p10_ms", "p90_ms"], float("nan"))
                 add(
-                    BASELINE,
+                    PROCESS_BASELINE,
                     "train",
                     device,
                     batch,
                     steps,
-                    nan_times | {"peak_mem_mb": peak_resident_mb(BASELINE, batch, steps)},
+                    nan_times | {"peak_mem_mb": peak_resident_mb(PROCESS_BASELINE, batch, steps)},
                     0,
                 )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=THROUGHPUT_COLUMNS)
 
 
 def goals(table: pd.DataFrame) -> pd.DataFrame:

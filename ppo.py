@@ -13,27 +13,28 @@ with ``make setup``, at the same path).
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pandas as pd
 import popgym.envs
 from popgym.wrappers import Antialias, PreviousAction
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.tune import Callback
+from tqdm import tqdm
 
 from models import FFM_MODELS, MODELS, parse_names
 from models.callbacks import PER_UNIT, PREFIX, FFMInternalsCallback
+from results_schema import MMER, MODEL_KEY, RETURN_MEAN, STEP
 
 REPO = Path(__file__).resolve().parent
 ENV_GROUPS = ("ALL", "DIAGNOSTIC", "CONTROL", "NOISY", "GAME", "NAVIGATION")
 ADDED_AFTER_THE_PAPER = ("VelocityOnlyCartPole",)  # popgym envs the paper's POPGym (689d89b) did not have
-MMER = "mmer"
-MODEL_KEY = "memory_model"  # the config key naming each trial's model
-RETURN_MEAN = "episode_return_mean"
 
 
 def popgym_envs() -> dict[str, type]:
@@ -71,6 +72,7 @@ class Settings:
     storage: Path
     name: str
     checkpoint_every: int
+    verbose: bool
 
     @property
     def train_batch_size(self) -> int:
@@ -100,6 +102,13 @@ OPTIONS = (
     ("split-id", "POPGYM_SPLIT_ID", "0", "... and run this one (0-based)"),
     ("checkpoint-every", "POPGYM_CHECKPOINT_EVERY", "10", "checkpoint every this many iterations"),
 )
+# RLlib's own log lines that report no problem and that no setting of ours removes (ray 2.60): the notice that
+# PPO runs on the new API stack (which is what we use), and the deprecation of RLModuleConfig, an object
+# RLlib's RLModule.__init__ builds itself. Hidden by their exact start, in the driver and in every worker.
+RLLIB_NOTICES = {
+    "ray.rllib.algorithms.algorithm_config": "You are running PPO on the new API stack!",
+    "ray._common.deprecation": "DeprecationWarning: `RLModule(config=[RLModuleConfig object])` has been deprecated.",
+}
 
 
 CPU_ENVS = (
@@ -165,6 +174,13 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
             default=environ.get(variable, preset.get(flag, default)),
             help=f"{help_text} [{variable}, default {shown}]",
         )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=environ.get("POPGYM_VERBOSE", "") == "1",
+        help="Tune's and Ray's full console output (trial configs, status tables, worker logs) instead of the "
+        "progress bars; otherwise they go to the log files in the experiment folder [POPGYM_VERBOSE=1]",
+    )
     args = parser.parse_args(argv)
 
     def number(flag: str, kind: type, minimum: float) -> float:
@@ -203,6 +219,7 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         storage=Path(args.storage).resolve(),
         name=args.name,
         checkpoint_every=number("checkpoint-every", int, 1),
+        verbose=args.verbose,
     )
 
 
@@ -293,6 +310,11 @@ def run(settings: Settings):
     """Run (or resume) the grid; returns Tune's ResultGrid."""
     if settings.project:
         os.environ.setdefault("WANDB_MODE", "offline")  # before Ray starts: the integration reads it there
+    # no automatic TensorBoard logger: it warns "NaN or Inf found in input tensor" at the NaN MMER of every
+    # iteration without a finished episode (result.json and progress.csv are the logs this project reads)
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    if not settings.verbose:  # Tune's new console prints its experiment table even when told to be silent
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     import ray
     from ray import tune
     from ray.rllib.algorithms.ppo import PPO
@@ -301,41 +323,157 @@ def run(settings: Settings):
 
     experiment = settings.storage / settings.name
     _check_same_experiment(experiment, settings)
-    ray.init(runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}})
+    experiment.mkdir(parents=True, exist_ok=True)
+    hide_rllib_notices()
+    if not settings.verbose:
+        logging.getLogger("ray").handlers = [logging.FileHandler(experiment / "ray.log")]
+    ray.init(
+        log_to_driver=settings.verbose,  # otherwise each trial's output goes to stdout / stderr in its folder
+        runtime_env={
+            "env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
+            "worker_process_setup_hook": hide_rllib_notices,
+        },
+    )
     for env in settings.envs:
         tune.register_env(env, lambda config, env=env: make_env(env))
     param_space = build_config(settings).to_dict() | {
         "env": tune.grid_search(list(settings.envs)),
         MODEL_KEY: tune.grid_search(list(settings.models)),
         # resolved per trial from the model name: Tune keeps primitive grid values readable (trial names)
-        "_rl_module_spec": tune.sample_from(lambda spec: module_spec(spec.config[MODEL_KEY])),
+        "_rl_module_spec": tune.sample_from(lambda config: module_spec(config[MODEL_KEY])),
         "seed": tune.grid_search(list(range(settings.samples))),
     }
-    callbacks = [_wandb_callback(settings)] if settings.project else []
+    run_config = tune.RunConfig(
+        name=settings.name,
+        storage_path=str(settings.storage),
+        stop={STEP: settings.steps},
+        checkpoint_config=tune.CheckpointConfig(
+            checkpoint_frequency=settings.checkpoint_every, checkpoint_at_end=True, num_to_keep=1
+        ),
+        callbacks=_callbacks(settings),
+        verbose=1 if settings.verbose else 0,
+        log_to_file=True,  # each trial's stdout and stderr, copied into its folder (sync_artifacts)
+        sync_config=tune.SyncConfig(sync_artifacts=True),
+    )
     if tune.Tuner.can_restore(experiment):
         tuner = tune.Tuner.restore(str(experiment), trainable=PPO, resume_unfinished=True, resume_errored=True)
+        # Tune restores the first run's RunConfig; this run's console and loggers replace it
+        restored = tuner._local_tuner.get_run_config()
+        for key in ("callbacks", "verbose", "log_to_file", "sync_config"):
+            setattr(restored, key, getattr(run_config, key))
     else:
         tuner = tune.Tuner(
             PPO,
             param_space=param_space,
             tune_config=tune.TuneConfig(trial_name_creator=trial_name, trial_dirname_creator=trial_name),
-            run_config=tune.RunConfig(
-                name=settings.name,
-                storage_path=str(settings.storage),
-                stop={"num_env_steps_sampled_lifetime": settings.steps},
-                checkpoint_config=tune.CheckpointConfig(
-                    checkpoint_frequency=settings.checkpoint_every, checkpoint_at_end=True, num_to_keep=1
-                ),
-                callbacks=callbacks,
-            ),
+            run_config=run_config,
         )
-    experiment.mkdir(parents=True, exist_ok=True)
     (experiment / "settings.json").write_text(json.dumps(_settings_record(settings), indent=2))
     return tuner.fit()
 
 
+def hide_rllib_notices() -> None:
+    """Drop RLLIB_NOTICES from Ray's logs (in this process; Ray runs it in every worker too)."""
+    for logger, notice in RLLIB_NOTICES.items():
+        logging.getLogger(logger).addFilter(lambda record, notice=notice: not record.getMessage().startswith(notice))
+
+
+def _callbacks(settings: Settings) -> list:
+    """Tune's result.json and progress.csv loggers, wandb if a project is set, and the progress bars."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    callbacks = [JsonLoggerCallback(), CSVLoggerCallback()]
+    if settings.project:
+        callbacks.append(_wandb_callback(settings))
+    if not settings.verbose:
+        callbacks.append(TrialProgress(settings))
+    return callbacks
+
+
+class TrialProgress(Callback):
+    """The console of a run: a progress bar per running trial (env, model, seed, env steps of the target,
+    MMER, elapsed time) under one for all trials (with the time left), and a line per finished trial.
+
+    On a terminal the bars redraw in place. Elsewhere (a pipe, a log file) they are written out as lines
+    every ``LINES_EVERY_S`` seconds.
+    """
+
+    LINES_EVERY_S = 60
+
+    def __init__(self, settings: Settings):
+        self.steps = settings.steps
+        self.trials = len(settings.envs) * len(settings.models) * settings.samples
+        self.name_width = max(map(len, settings.envs)) + max(map(len, settings.models)) + len(str(settings.samples)) + 2
+
+    def setup(self, **info) -> None:
+        self.terminal = sys.stderr.isatty()
+        self.screen = sys.stderr if self.terminal else open(os.devnull, "w")  # noqa: SIM115 (closed at the end)
+        self.total = self._bar("all trials", self.trials * self.steps, leave=True)
+        self.bars: dict[str, tqdm] = {}
+        self.written = time.monotonic()
+
+    def _bar(self, name: str, total: int, leave: bool) -> tqdm:
+        layout = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}<{remaining}]{postfix}"
+        desc = name.ljust(self.name_width)
+        return tqdm(total=total, desc=desc, unit_scale=True, bar_format=layout, file=self.screen, leave=leave)
+
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        for trial in trials:
+            if trial.status == trial.RUNNING:
+                self._show(trial)
+        self._advance(self.total, sum(self._steps(trial) for trial in trials))
+        if not self.terminal and time.monotonic() - self.written >= self.LINES_EVERY_S:
+            for bar in (self.total, *self.bars.values()):
+                tqdm.write(str(bar), file=sys.stderr)
+            self.written = time.monotonic()
+
+    def _show(self, trial) -> None:
+        if trial.trial_id not in self.bars:
+            self.bars[trial.trial_id] = self._bar(trial_name(trial), self.steps, leave=False)
+        bar = self.bars[trial.trial_id]
+        mmer = trial.last_result.get(MMER)
+        if mmer is not None and math.isfinite(mmer):
+            bar.set_postfix_str(f"MMER {mmer:.3f}", refresh=False)
+        self._advance(bar, self._steps(trial))
+
+    def _steps(self, trial) -> int:
+        return min(trial.last_result.get(STEP, 0), self.steps)
+
+    @staticmethod
+    def _advance(bar: tqdm, steps: int) -> None:
+        if steps != bar.n:
+            bar.update(steps - bar.n)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        self._finish(trial, "done")
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        self._finish(trial, f"FAILED (see {trial.path}/error.txt)")
+
+    def _finish(self, trial, outcome: str) -> None:
+        bar = self.bars.pop(trial.trial_id, None)
+        if bar is not None:
+            bar.close()
+        result = trial.last_result
+        mmer = result.get(MMER, math.nan)
+        elapsed = tqdm.format_interval(result.get("time_total_s", 0))
+        steps = int(result.get(STEP, 0))
+        line = f"{trial_name(trial).ljust(self.name_width)} {outcome}: {steps:,} steps, MMER {mmer:.3f}, {elapsed}"
+        tqdm.write(line, file=sys.stderr)
+
+    def on_experiment_end(self, trials: list, **info) -> None:
+        self._advance(self.total, sum(self._steps(trial) for trial in trials))  # a resume may have nothing to run
+        self.total.close()
+        if not self.terminal:
+            tqdm.write(str(self.total), file=sys.stderr)
+            self.screen.close()
+
+
 def _settings_record(settings: Settings) -> dict:
-    return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(settings).items()}
+    """The experiment's settings as JSON values (without verbose: the console is not part of the experiment)."""
+    record = asdict(settings)
+    del record["verbose"]
+    return {key: str(value) if isinstance(value, Path) else value for key, value in record.items()}
 
 
 def _check_same_experiment(experiment: Path, settings: Settings) -> None:
@@ -371,30 +509,18 @@ def _wandb_callback(settings: Settings):
     )
 
 
-def load_trial(trial_dir: Path) -> pd.DataFrame:
-    """One trial's results, one row per iteration, columns flattened with "/" (as in progress.csv).
-
-    Reads result.json (JSON lines): Tune's progress.csv fixes its columns at the first row, and a resumed
-    RLlib run adds metrics, so later rows of the CSV can be longer than its header. Tune appends to the
-    file and does not take back the iterations a stopped run made after its last checkpoint; the resumed
-    run makes them again, and its rows are the ones kept.
-    """
-    lines = (trial_dir / "result.json").read_text().splitlines()
-    table = pd.json_normalize([json.loads(line) for line in lines if line.strip()], sep="/")
-    table = table.drop(columns=[column for column in table.columns if column.startswith("config/")])
-    if "training_iteration" not in table:
-        return table
-    return table.drop_duplicates("training_iteration", keep="last").reset_index(drop=True)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(argv)
+    experiment = settings.storage / settings.name
+    logs = "" if settings.verbose else " (logs: ray.log, and stdout / stderr per trial)"
     print(
         f"{len(settings.envs)} envs x {len(settings.models)} models x {settings.samples} seeds, "
-        f"{settings.steps:,} steps each -> {settings.storage / settings.name}",
+        f"{settings.steps:,} steps each -> {experiment}{logs}",
         file=sys.stderr,
     )
-    run(settings)
+    failed = run(settings).num_errors
+    if failed:
+        sys.exit(f"{failed} trial(s) failed: see error.txt in their folders under {experiment}")
 
 
 if __name__ == "__main__":

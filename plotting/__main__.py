@@ -21,10 +21,12 @@ from pathlib import Path
 import pandas as pd
 
 from plotting.interpretability import interpretability
-from plotting.load import NoResultsError, load_popgym
+from plotting.load import load_popgym
 from plotting.pomdp import load_pomdp, pomdp_figure, write_final_returns
-from plotting.popgym_figures import ABLATIONS, ablations, learning_curves, memory_gaps, mmer_summary, write_table
+from plotting.popgym_figures import ablations, learning_curves, memory_gaps, mmer_summary, write_table
+from plotting.source import NoResultsError
 from plotting.throughput import load_throughput, throughput_figure, throughput_files
+from results_schema import FFM_ABLATIONS
 
 
 class RequirementFailed(RuntimeError):
@@ -37,7 +39,7 @@ def table(results: pd.DataFrame, args: argparse.Namespace) -> str:
 
 
 def curves(results: pd.DataFrame, args: argparse.Namespace) -> str:
-    shown = results if args.models else results[~results["model"].isin(ABLATIONS)]
+    shown = results if args.models else results[~results["model"].isin(FFM_ABLATIONS)]
     if shown.empty:
         raise NoResultsError("only ablations have results (name them with --models)")
     return wrote(learning_curves(shown, args.out))

@@ -7,8 +7,9 @@ import pandas as pd
 import seaborn as sns
 
 from plotting.figure import panels, save
-from plotting.load import NoResultsError, align_steps
-from plotting.popgym_figures import FFM
+from plotting.load import align_steps
+from plotting.source import NoResultsError
+from results_schema import FFM
 
 # logged name: (title, axis label, what its units are)
 QUANTITIES = {

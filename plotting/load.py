@@ -8,32 +8,18 @@ and go through ``tidy``.
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from ppo import MMER, MODEL_KEY, RETURN_MEAN, load_trial
+from plotting.source import HISTORY_KEYS, NoResultsError, Run
+from plotting.wandb_source import wandb_runs
+from results_schema import INTERNALS, MODEL_KEY, RETURN, STEP, load_trial
 
 COLUMNS = ["env", "base_env", "difficulty", "model", "seed", "step", "return", "mmer"]
 DIFFICULTIES = ("Easy", "Medium", "Hard")
-STEP = "num_env_steps_sampled_lifetime"
-RETURN = f"env_runners/{RETURN_MEAN}"
-INTERNALS = "env_runners/ffm/"  # FFMInternalsCallback's metrics in a flattened result
-HISTORY_KEYS = (STEP, RETURN, MMER)  # besides the internals, what a run's history must have
-
-
-class NoResultsError(RuntimeError):
-    """The source holds no results to plot."""
-
-
-class Run(NamedTuple):
-    """One ppo.py trial from any source: its config (env, memory_model, seed, ...) and its flattened history."""
-
-    config: Mapping
-    history: pd.DataFrame
 
 
 def load_popgym(sources: Sequence[Path], wandb: str | None = None, group: str | None = None) -> pd.DataFrame:
@@ -41,8 +27,6 @@ def load_popgym(sources: Sequence[Path], wandb: str | None = None, group: str | 
     if wandb is None:
         runs = (run for source in sources for run in local_runs(Path(source)))
         return tidy(runs, f"ppo.py results (result.json) under {', '.join(map(str, sources))}")
-    from plotting.wandb_source import wandb_runs
-
     return tidy(wandb_runs(wandb, group), f"ppo.py runs in wandb {wandb}" + (f" (group {group})" if group else ""))
 
 

@@ -13,7 +13,8 @@ import pandas as pd
 import seaborn as sns
 
 from plotting.figure import panels, save
-from plotting.load import NoResultsError, align_steps
+from plotting.load import align_steps
+from plotting.source import NoResultsError
 
 RUN_KEYS = ("task", "algo", "memory", "seed")
 PROGRESS = ["env_steps", "iteration", "eval_return"]

@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from models import FFM_MODELS
 from plotting.figure import panels, save
-from plotting.load import NoResultsError, align_steps
+from plotting.load import align_steps
+from plotting.source import NoResultsError
+from results_schema import FFM, FFM_ABLATIONS
 
-FFM = FFM_MODELS[0].__name__
-ABLATIONS = tuple(model.__name__ for model in FFM_MODELS[1:])
 CI = ("ci", 95)  # seaborn's bootstrapped 95% confidence interval of the mean
 
 
@@ -62,7 +61,7 @@ def learning_curves(results: pd.DataFrame, out: Path) -> Path:
 def relative_mmer(results: pd.DataFrame) -> pd.DataFrame:
     """Per env and other (non-ablation) model: (FFM's mean MMER - the model's) / |the model's|."""
     final = final_mmer(results)
-    means = final[~final["model"].isin(ABLATIONS)].groupby(["env", "model"])["mmer"].mean().unstack("model")
+    means = final[~final["model"].isin(FFM_ABLATIONS)].groupby(["env", "model"])["mmer"].mean().unstack("model")
     if FFM not in means or means.columns.size < 2:
         raise NoResultsError(f"needs results of {FFM} and of another (non-ablation) model; models: {', '.join(means)}")
     others = means.drop(columns=FFM)
@@ -74,7 +73,7 @@ def mmer_summary(results: pd.DataFrame, out: Path) -> Path:
     """Figure 1: FFM's MMER relative to each other model per env (symlog), and each model's mean final MMER."""
     relative = relative_mmer(results)
     final = final_mmer(results)
-    final = final[~final["model"].isin(ABLATIONS)]
+    final = final[~final["model"].isin(FFM_ABLATIONS)]
     envs = sorted(relative["env"].unique())
     order = final.groupby("model")["mmer"].mean().sort_values(ascending=False).index
     figure, (left, right) = panels(2, width=6.5, height=max(3.6, 0.35 * max(len(envs), len(order))))
@@ -92,9 +91,9 @@ def mmer_summary(results: pd.DataFrame, out: Path) -> Path:
 def ablation_scores(results: pd.DataFrame) -> pd.DataFrame:
     """Final MMER of FFM's and its ablations' trials, on the envs that all of those with results ran."""
     final = final_mmer(results)
-    present = [model for model in (FFM, *ABLATIONS) if model in set(final["model"])]
+    present = [model for model in (FFM, *FFM_ABLATIONS) if model in set(final["model"])]
     if FFM not in present or len(present) < 2:
-        raise NoResultsError(f"needs results of {FFM} and of an ablation ({', '.join(ABLATIONS)})")
+        raise NoResultsError(f"needs results of {FFM} and of an ablation ({', '.join(FFM_ABLATIONS)})")
     envs = set.intersection(*(set(final.loc[final["model"] == model, "env"]) for model in present))
     if not envs:
         raise NoResultsError(f"{', '.join(present)} share no env")
@@ -104,7 +103,7 @@ def ablation_scores(results: pd.DataFrame) -> pd.DataFrame:
 def ablations(results: pd.DataFrame, out: Path) -> Path:
     """Figure 3: per env, mean final MMER of FFM and each ablation (on the envs all of them ran), 95% CIs."""
     scores = ablation_scores(results)
-    order = [model for model in (FFM, *ABLATIONS) if model in set(scores["model"])]
+    order = [model for model in (FFM, *FFM_ABLATIONS) if model in set(scores["model"])]
     envs = scores["env"].nunique()
     figure, (axis,) = panels(1, width=8, height=0.3 * len(order) * envs + 1.5)
     sns.barplot(data=scores, x="mmer", y="model", hue="env", order=order, errorbar=CI, seed=0, ax=axis)

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import seaborn as sns
 
-from benchmark import BASELINE, COLUMNS
 from plotting.figure import panels, save
-from plotting.load import NoResultsError
+from plotting.source import NoResultsError
+from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
 TIMES = ["p10_ms", "median_ms", "p90_ms"]
 
@@ -28,7 +28,7 @@ def load_throughput(paths: list[Path]) -> pd.DataFrame:
         if not path.is_file() or path.stat().st_size == 0:
             raise NoResultsError(f"throughput table {path} does not exist or is empty")
         table = pd.read_csv(path)
-        missing = set(COLUMNS) - set(table.columns)
+        missing = set(THROUGHPUT_COLUMNS) - set(table.columns)
         if missing:
             raise NoResultsError(f"{path} is no benchmark.py table: no column {', '.join(sorted(missing))}")
         tables.append(table)
@@ -44,9 +44,9 @@ def model_rows(table: pd.DataFrame) -> pd.DataFrame:
     On CPU benchmark.py measures a fresh process's peak RSS; the ``process-baseline`` row (same device and
     batch) is subtracted where present. CUDA peaks are the model's allocations already.
     """
-    baseline = table.loc[table["model"] == BASELINE, ["device", "batch", "peak_mem_mb"]]
+    baseline = table.loc[table["model"] == PROCESS_BASELINE, ["device", "batch", "peak_mem_mb"]]
     baseline = baseline.drop_duplicates(["device", "batch"]).rename(columns={"peak_mem_mb": "baseline_mb"})
-    models = table[~table["model"].str.startswith("layer/") & (table["model"] != BASELINE)]
+    models = table[~table["model"].str.startswith("layer/") & (table["model"] != PROCESS_BASELINE)]
     models = models.merge(baseline, on=["device", "batch"], how="left")
     return models.assign(
         setting=models["device"] + ", B=" + models["batch"].astype(str),

@@ -1,4 +1,4 @@
-"""ppo.py's trials from wandb as plotting.load.Run records: offline run folders, or a project online.
+"""ppo.py's trials from wandb as plotting.source.Run records: offline run folders, or a project online.
 
 Offline, wandb writes each run to ``wandb/offline-run-*/run-<id>.wandb``: a 7-byte header (":W&B", magic
 0xBEE1, version 0) and then LevelDB's log format (32 KiB blocks; each record piece has a 7-byte header:
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from plotting.load import HISTORY_KEYS, INTERNALS, NoResultsError, Run
+from plotting.source import HISTORY_KEYS, NoResultsError, Run
+from results_schema import INTERNALS
 
 HEADER = b":W&B\xe1\xbe\x00"
 BLOCK = 32 * 1024

@@ -12,6 +12,7 @@ NEEDS_RL_STACK = frozenset(
         "test_plotting.py",
         "test_pomdp_baselines.py",
         "test_ppo.py",
+        "test_results_schema.py",
         "test_training.py",
     }
 )

@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 import wandb
 
-from benchmark import COLUMNS
 from plotting.__main__ import FIGURES, main
 from plotting.interpretability import internals
-from plotting.load import NoResultsError, align_steps, load_popgym, split_difficulty
+from plotting.load import align_steps, load_popgym, split_difficulty
 from plotting.pomdp import load_pomdp
 from plotting.popgym_figures import ablation_scores, relative_mmer
+from plotting.source import NoResultsError
 from plotting.throughput import load_throughput, model_rows
 from plotting.wandb_source import BLOCK, log_records, online_runs
+from results_schema import THROUGHPUT_COLUMNS
+from tests.modules import RL_STACK, loaded_packages
 
 REPO = Path(__file__).resolve().parents[1]
 # (env, model, seed): mean episode returns per iteration (iteration i at 100 * (i + 1) env steps)
@@ -33,6 +35,7 @@ MORE_TRIALS = {
     ("RepeatPreviousEasy", "RayFFMNoDecay", 0): [-0.2, 0.0, -0.1],
     ("StatelessCartPoleHard", "BasicMLP", 0): [0.1, 0.2],
 }
+FIGURE_FILES = ("mmer_summary", "learning_curves", "ablations", "throughput", "pomdp", "interpretability")
 
 
 def results(env: str, model: str, returns: list[float]) -> list[dict]:
@@ -96,7 +99,7 @@ def full_source(source: Path) -> Path:
         ("process-baseline", "train", "cpu", 8, 1024, math.nan, math.nan, math.nan, 500.0, 0, "glibc-retain"),
         ("layer/FFM", "train", "cpu", 8, 1024, 5.0, 4.0, 6.0, math.nan, 140132, "glibc-retain"),
     ]
-    pd.DataFrame(throughput, columns=COLUMNS).to_csv(source / "throughput_cpu.csv", index=False)
+    pd.DataFrame(throughput, columns=THROUGHPUT_COLUMNS).to_csv(source / "throughput_cpu.csv", index=False)
     pd.DataFrame({"goal": ["FFM / GRU"], "ratio": [0.2]}).to_csv(source / "throughput_cpu_goals.csv", index=False)
     for algo in ("sac", "td3"):
         for memory in ("gru", "ffm"):
@@ -196,11 +199,22 @@ def test_table_and_curves_are_written(source: Path, tmp_path: Path) -> None:
         assert (out / f"learning_curves.{suffix}").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("figures", [["--help"], ["all"]])
+def test_plotting_needs_no_rl_stack(figures: list[str], full_source: Path, tmp_path: Path) -> None:
+    """python -m plotting draws every figure from result files without importing ray, torch, popgym or models."""
+    out = tmp_path / "figures"
+    argv = ["plotting", *figures, "--source", str(full_source), "--out", str(out)]
+    run = "runpy.run_module('plotting', run_name='__main__', alter_sys=True)"
+    loaded = loaded_packages("import runpy", f"sys.argv = {argv!r}", run)
+    assert "plotting" in loaded and not loaded & RL_STACK
+    drawn = {path.name for path in out.glob("*.png")}
+    assert drawn == (set() if figures == ["--help"] else {f"{name}.png" for name in FIGURE_FILES})
+
+
 def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out, tables = tmp_path / "figures", tmp_path / "tables"
     main(["all", "--source", str(full_source), "--out", str(out), "--tables", str(tables)])
-    names = ["mmer_summary", "learning_curves", "ablations", "throughput", "pomdp", "interpretability"]
-    for name in names:
+    for name in FIGURE_FILES:
         for suffix in ("png", "pdf"):
             assert (out / f"{name}.{suffix}").stat().st_size > 1000, name
     assert sorted(path.name for path in tables.iterdir()) == [

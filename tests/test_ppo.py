@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 import ppo
 from models import MODELS
+from results_schema import load_trial
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--workers", "0", "--envs-per-worker", "2", "--bptt-cutoff", "32", "--minibatch", "2"]
@@ -21,7 +23,7 @@ TINY = ["--workers", "0", "--envs-per-worker", "2", "--bptt-cutoff", "32", "--mi
 def test_defaults_are_the_papers() -> None:
     settings = ppo.parse_settings([], environ={})
     assert settings.models == ("RayFFM",)
-    assert settings.envs == tuple(ppo.popgym_envs())
+    assert settings.envs == tuple(ppo.env_groups()["ALL"])  # the paper's 45 envs
     assert (settings.steps, settings.samples, settings.workers, settings.envs_per_worker) == (15_000_000, 1, 4, 16)
     assert (settings.bptt_cutoff, settings.minibatch, settings.project) == (1024, 8, "")
     assert settings.train_batch_size == 65_536 and settings.minibatch_size == 8192
@@ -81,17 +83,32 @@ def test_wrapped_envs_carry_previous_action_and_antialias_flag() -> None:
 
 def run_ppo(storage: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "ppo.py", "--experiment", "RepeatPreviousEasy", "--storage", str(storage), *TINY, *extra]
-    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def progress(storage: Path, trial: str) -> pd.DataFrame:
-    return ppo.load_trial(storage / "popgym-ppo" / trial)
+    return load_trial(storage / "popgym-ppo" / trial)
 
 
-def test_tune_run_writes_results_with_mmer(tmp_path: Path) -> None:
+def test_tune_run_writes_results_with_mmer_and_a_quiet_console(tmp_path: Path) -> None:
     process = run_ppo(tmp_path, "--models", "RayFFM,BasicMLP", "--steps", "256")
-    _, errors = process.communicate(timeout=600)
-    assert process.returncode == 0, errors[-3000:]
+    console, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, console[-3000:]
+    lines = console.splitlines()
+    # the settings, a line per finished trial, the overall progress, and (off a terminal) the bars once a minute
+    assert len(lines) <= 20, console
+    for model in ("RayFFM", "BasicMLP"):
+        finished = f"RepeatPreviousEasy-{model}-0"
+        # whole episodes: at least the 256 steps asked for
+        assert any(
+            line.startswith(finished) and re.search(r"done: (25[6-9]|2[6-9]\d|3\d\d) steps, MMER", line)
+            for line in lines
+        ), console
+    assert lines[-1].startswith("all trials") and "100%" in lines[-1] and "512/512 steps" in lines[-1]
+    for noise in ("NaN or Inf", "Traceback", "WARNING", "Warning", "started with configuration", "num_env_runners"):
+        assert noise not in console
+    ray_log = (tmp_path / "popgym-ppo" / "ray.log").read_text()
+    assert "Started a local Ray instance" in ray_log and "new API stack" not in ray_log
     trials = sorted(path.name for path in (tmp_path / "popgym-ppo").iterdir() if path.is_dir())
     assert trials == ["RepeatPreviousEasy-BasicMLP-0", "RepeatPreviousEasy-RayFFM-0"]
     for trial in trials:
@@ -125,12 +142,12 @@ def test_rerun_after_a_kill_resumes_without_losing_or_repeating_trials(tmp_path:
     assert process.poll() is None, "the first run finished before it could be interrupted"
     os.kill(process.pid, signal.SIGINT)
     process.communicate(timeout=120)
-    interrupted = {path.parent.name: len(ppo.load_trial(path.parent)) for path in experiment.glob("*/result.json")}
+    interrupted = {path.parent.name: len(load_trial(path.parent)) for path in experiment.glob("*/result.json")}
     assert interrupted and min(interrupted.values()) < 7  # 640 steps: 7 iterations of two 51-step episodes
 
     process = run_ppo(tmp_path, *arguments)
-    _, errors = process.communicate(timeout=600)
-    assert process.returncode == 0, errors[-3000:]
+    console, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, console[-3000:]
     trials = sorted(path.name for path in experiment.iterdir() if path.is_dir())
     assert trials == ["RepeatPreviousEasy-BasicMLP-0", "RepeatPreviousEasy-GRU-0"]
     for trial in trials:
@@ -143,6 +160,16 @@ def test_rerun_after_a_kill_resumes_without_losing_or_repeating_trials(tmp_path:
         command = [sys.executable, "ppo.py", "--experiment", "RepeatPreviousEasy", "--storage", str(tmp_path), *TINY]
         subprocess.run(command + ["--models", "LSTM"], cwd=REPO, capture_output=True, text=True, check=True)
     assert "holds an experiment with other settings (models: ['BasicMLP', 'GRU'] -> ['LSTM']," in error.value.stderr
+
+
+def test_verbose_is_a_flag_and_a_variable_but_no_setting_of_the_experiment(tmp_path: Path) -> None:
+    quiet = ppo.parse_settings(["--storage", str(tmp_path)], environ={})
+    assert not quiet.verbose and ppo.parse_settings([], environ={"POPGYM_VERBOSE": "1"}).verbose
+    experiment = tmp_path / quiet.name
+    experiment.mkdir()
+    (experiment / "settings.json").write_text(json.dumps(ppo._settings_record(quiet)))
+    ppo._check_same_experiment(experiment, ppo.parse_settings(["--storage", str(tmp_path), "--verbose"], environ={}))
+    assert "verbose" not in json.loads((experiment / "settings.json").read_text())
 
 
 def test_demo_preset_is_a_default_that_flags_and_variables_override() -> None:
@@ -181,16 +208,3 @@ def test_installed_popgym_is_not_shadowed_by_the_popgym_folder() -> None:
     import popgym
 
     assert popgym.__file__ is not None and "site-packages" in popgym.__file__
-
-
-def test_load_trial_keeps_the_resumed_run_of_a_repeated_iteration(tmp_path: Path) -> None:
-    """A run stopped after iteration 3 but checkpointed at 2 left its own row 3; the resumed run redid it."""
-    rows = [(1, 10.0), (2, 20.0), (3, 30.0), (3, 31.0), (4, 41.0)]
-    lines = [
-        {"training_iteration": i, "env_runners": {"episode_return_mean": r}, "config": {"env": "X"}} for i, r in rows
-    ]
-    (tmp_path / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    table = ppo.load_trial(tmp_path)
-    assert list(table["training_iteration"]) == [1, 2, 3, 4]
-    assert list(table["env_runners/episode_return_mean"]) == [10.0, 20.0, 31.0, 41.0]
-    assert not any(column.startswith("config/") for column in table.columns)

@@ -1,0 +1,59 @@
+"""What the result files hold: their column and metric names, and the loader of a ppo.py trial.
+
+ppo.py and benchmark.py write these names and plotting reads them. This module imports no ray, torch,
+popgym or models, so that figures can be drawn from result files with pandas alone.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+# ppo.py: a Tune trial folder holds params.json (the trial's config) and result.json (one result per line)
+MODEL_KEY = "memory_model"  # the config key naming each trial's model
+RETURN_MEAN = "episode_return_mean"  # RLlib's mean episode return, under "env_runners"
+MMER = "mmer"  # the running max of the mean episode return (the paper's metric), top level
+STEP = "num_env_steps_sampled_lifetime"  # env steps so far, top level
+RETURN = f"env_runners/{RETURN_MEAN}"  # the same names once a result is flattened with "/"
+INTERNALS = "env_runners/ffm/"  # models.callbacks.FFMInternalsCallback's metrics in a flattened result
+FFM = "RayFFM"  # the FFM model ...
+FFM_ABLATIONS = (  # ... and its ablations, in the paper's order (models.FFM_MODELS)
+    "RayFFMNoOscillate",
+    "RayFFMNoLearnOscillate",
+    "RayFFMNoDecay",
+    "RayFFMNoLearnDecay",
+    "RayFFMNoInGate",
+    "RayFFMNoOutGate",
+)
+
+# benchmark.py's throughput*.csv: one row per model (or FFM-layer reference) and mode
+THROUGHPUT_COLUMNS = [
+    "model",
+    "mode",
+    "device",
+    "batch",
+    "time_steps",
+    "median_ms",
+    "p10_ms",
+    "p90_ms",
+    "peak_mem_mb",
+    "params",
+    "allocator",
+]
+PROCESS_BASELINE = "process-baseline"  # the row of a process without a model (its peak memory)
+
+
+def load_trial(trial_dir: Path) -> pd.DataFrame:
+    """One trial's results, one row per iteration, columns flattened with "/" (as in progress.csv).
+
+    Reads result.json (JSON lines): Tune's progress.csv fixes its columns at the first row, and a resumed
+    RLlib run adds metrics, so later rows of the CSV can be longer than its header. Tune appends to the
+    file and does not take back the iterations a stopped run made after its last checkpoint; the resumed
+    run makes them again, and its rows are the ones kept.
+    """
+    lines = (trial_dir / "result.json").read_text().splitlines()
+    table = pd.json_normalize([json.loads(line) for line in lines if line.strip()], sep="/")
+    table = table.drop(columns=[column for column in table.columns if column.startswith("config/")])
+    if "training_iteration" not in table:
+        return table
+    return table.drop_duplicates("training_iteration", keep="last").reset_index(drop=True)
