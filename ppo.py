@@ -116,7 +116,7 @@ CPU_ENVS = (
     "PositionOnlyCartPoleEasy,NoisyPositionOnlyCartPoleEasy,BattleshipEasy"  # control, noisy, game
 )
 
-# The README's `make demo`: a small real reproduction (6 minutes on 2 cores) in which memory matters.
+# The README's `make demo`: a small real reproduction (minutes on 2 cores) in which memory matters.
 PRESETS = {
     "demo": {
         "models": "RayFFM,GRU,BasicMLP",
