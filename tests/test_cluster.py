@@ -182,3 +182,37 @@ def test_runtime_env_ships_the_checkout_and_ffm_only_to_a_cluster(environ: dict,
     assert set(cluster) == shipped
     assert cluster["py_modules"] == [str(REPO / "standalone" / "ffm")]
     assert cluster.get("working_dir", str(REPO)) == str(REPO)
+
+
+def test_cluster_settings_need_shared_storage_and_retry_failed_trials(tmp_path: Path, capsys) -> None:
+    local = ppo.parse_settings([], environ={})
+    assert (local.address, local.max_failures) == ("", 3)
+    cluster = ppo.parse_settings(["--storage", str(tmp_path)], environ={"RAY_ADDRESS": "10.0.0.1:6379"})
+    assert (cluster.address, cluster.storage) == ("10.0.0.1:6379", tmp_path)
+    with pytest.raises(SystemExit):  # the default, results/ in this checkout, is on one machine only
+        ppo.parse_settings(["--address", "auto"], environ={})
+    assert "--storage: on a cluster (--address), give a folder every node can reach" in capsys.readouterr().err
+
+
+def test_resuming_on_another_cluster_or_from_an_older_record_is_the_same_experiment(tmp_path: Path) -> None:
+    settings = ppo.parse_settings(["--storage", str(tmp_path), "--address", "10.0.0.1:6379"], environ={})
+    experiment = tmp_path / settings.name
+    experiment.mkdir()
+    older = ppo._settings_record(settings) | {"address": ""}
+    del older["max_failures"]  # a record written before ppo.py had the setting
+    (experiment / "settings.json").write_text(json.dumps(older))
+    ppo._check_same_experiment(experiment, settings)
+    (experiment / "settings.json").write_text(json.dumps(older | {"steps": 100}))
+    with pytest.raises(SystemExit, match="steps: 100 -> 15000000"):
+        ppo._check_same_experiment(experiment, settings)
+
+
+def test_example_cluster_definition_is_valid_for_rays_cluster_launcher() -> None:
+    import yaml
+    from ray.autoscaler._private.util import fillout_defaults, validate_config
+
+    config = fillout_defaults(yaml.safe_load((REPO / "cluster" / "aws.yaml").read_text()))
+    validate_config(config)  # Ray's schema: raises on a wrong field
+    assert config["available_node_types"][config["head_node_type"]]["resources"] == {"CPU": 0}
+    for mounted in config["file_mounts"].values():  # the dependency pins only, never the code
+        assert (REPO / mounted).name in {"requirements.txt", "constraints.txt"} and (REPO / mounted).is_file()
