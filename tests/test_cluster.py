@@ -23,22 +23,11 @@ from pathlib import Path
 import pytest
 
 import ppo
+from tests.test_ppo import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 1500  # about 15 iterations of two 51-step episodes: time to kill a node in the middle
 GRID = ["--models", "BasicMLP", "--samples", "2", "--experiment", "RepeatPreviousEasy", "--steps", str(STEPS)]
-TINY = [
-    "--workers",
-    "0",
-    "--envs-per-worker",
-    "2",
-    "--bptt-cutoff",
-    "32",
-    "--minibatch",
-    "2",
-    "--checkpoint-every",
-    "1",
-]
 
 
 def free_port() -> int:
@@ -72,18 +61,26 @@ def ray_node(temp_dir: Path, *arguments: str) -> Iterator[subprocess.Popen]:
 
 def run_ppo(address: str, storage: Path, cwd: Path) -> subprocess.Popen:
     command = [sys.executable, str(REPO / "ppo.py"), "--address", address, "--storage", str(storage), *GRID, *TINY]
+    command += ["--checkpoint-every", "1"]
     return subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def node_of(pid: int, nodes: dict[str, Path]) -> str:
     """The node whose Ray logs hold the worker with this pid (Tune's result.json records each trial's pid)."""
-    [name] = [name for name, temp_dir in nodes.items() if list(temp_dir.glob(f"session_*/logs/worker-*-{pid}.out"))]
+    [name] = [
+        name for name, temp_dir in nodes.items() if list(temp_dir.glob(f"session_latest/logs/worker-*-{pid}.out"))
+    ]
     return name
 
 
+def results(trial: Path) -> list[dict]:
+    """Every reported iteration, in order, as Tune wrote it (a retried trial's new rows follow the old)."""
+    return [json.loads(line) for line in (trial / "result.json").read_text().splitlines() if line.strip()]
+
+
 def pids(trial: Path) -> list[int]:
-    """The pid of every reported iteration, in order (a retried trial has the new pid's rows after the old)."""
-    return [json.loads(line)["pid"] for line in (trial / "result.json").read_text().splitlines() if line.strip()]
+    """The process that reported each iteration."""
+    return [row["pid"] for row in results(trial)]
 
 
 def check_shipped_code(address: str, nodes: dict[str, Path]) -> None:
@@ -104,7 +101,7 @@ def check_shipped_code(address: str, nodes: dict[str, Path]) -> None:
                 module: Path(origin)
                 for module, origin in ray.get(probe.options(scheduling_strategy=strategy).remote()).items()
             }
-            resources = next(temp_dir.glob("session_*/runtime_resources"))
+            resources = (temp_dir / "session_latest").resolve() / "runtime_resources"
             for module in ("ppo", "models", "aggregations"):
                 assert origins[module].is_relative_to(resources / "working_dir_files"), (name, origins)
             assert origins["ffm"].is_relative_to(resources / "py_modules_files"), (name, origins)
@@ -115,9 +112,11 @@ def check_shipped_code(address: str, nodes: dict[str, Path]) -> None:
 def test_grid_spreads_over_two_nodes_survives_a_node_kill_and_resumes(monkeypatch) -> None:
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a test cluster on this machine, nodes inherit it
     with ExitStack() as stack:
-        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp")))  # short socket paths
-        port = free_port()
-        stack.enter_context(ray_node(root / "head", "--head", "--port", str(port), "--include-dashboard=false"))
+        # a short path: Ray's socket paths under it must stay within the OS limit
+        root = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp", ignore_cleanup_errors=True))
+        )
+        stack.enter_context(ray_node(root / "head", "--head", "--port", str(free_port()), "--include-dashboard=false"))
         address = (root / "head" / "ray_current_cluster").read_text().strip()
         worker = stack.enter_context(ray_node(root / "worker", "--address", address))
         nodes = {"head": root / "head", "worker": root / "worker"}
@@ -151,14 +150,14 @@ def test_grid_spreads_over_two_nodes_survives_a_node_kill_and_resumes(monkeypatc
         # the killed trial was retried on the head, from its checkpoint rather than from the start
         first, retry = pids(killed)[0], pids(killed)[-1]
         assert node_of(first, nodes) == "worker" and node_of(retry, nodes) == "head"
-        rows = [json.loads(line) for line in (killed / "result.json").read_text().splitlines() if line.strip()]
-        assert min(row["training_iteration"] for row in rows if row["pid"] == retry) > 1
+        assert min(row["training_iteration"] for row in results(killed) if row["pid"] == retry) > 1
         [survivor] = [trial for trial in trials if trial != killed]
         assert {node_of(pid, nodes) for pid in pids(survivor)} == {"head"}
 
         # the same command again resumes the finished experiment: nothing reruns, nothing is rewritten
         before = {trial: (trial / "result.json").read_text() for trial in trials}
         rerun = run_ppo(address, storage, submit)
+        stack.callback(rerun.kill)
         _, errors = rerun.communicate(timeout=600)
         assert rerun.returncode == 0, errors[-3000:]
         assert {trial: (trial / "result.json").read_text() for trial in trials} == before
