@@ -7,8 +7,10 @@ a flag wins over its variable. The grid env x model x seed runs as Tune trials n
 ``<Env>-<Model>-<seed>``; results land in ``<storage>/<name>/`` (Tune's result.json and progress.csv per
 trial) and, with a wandb project, in wandb (offline unless WANDB_MODE says otherwise). Running the same
 command again resumes: finished trials are kept, unfinished ones continue from their last checkpoint.
-With RAY_ADDRESS set, the trials spread over that Ray cluster (every node needs this checkout, set up
-with ``make setup``, at the same path).
+With RAY_ADDRESS (``--address``) set, the trials spread over that Ray cluster: this checkout and the
+``ffm`` package travel with the job (Ray's runtime environment), so the nodes need only the dependencies,
+and ``--storage`` must be a folder every node can reach. A trial that fails, e.g. because its node died,
+is retried from its last checkpoint (``--max-failures``).
 """
 
 import argparse
@@ -73,6 +75,8 @@ class Settings:
     name: str
     checkpoint_every: int
     verbose: bool
+    address: str
+    max_failures: int
 
     @property
     def train_batch_size(self) -> int:
@@ -101,6 +105,8 @@ OPTIONS = (
     ("num-splits", "POPGYM_NUM_SPLITS", "1", "split the env list into this many parts ..."),
     ("split-id", "POPGYM_SPLIT_ID", "0", "... and run this one (0-based)"),
     ("checkpoint-every", "POPGYM_CHECKPOINT_EVERY", "10", "checkpoint every this many iterations"),
+    ("address", "RAY_ADDRESS", "", "Ray cluster to run on (its head's host:port, or auto); empty: this machine"),
+    ("max-failures", "POPGYM_MAX_FAILURES", "3", "retries of a failed trial (e.g. its node died), from its checkpoint"),
 )
 # RLlib's own log lines that report no problem and that no setting of ours removes (ray 2.60): the notice that
 # PPO runs on the new API stack (which is what we use), and the deprecation of RLModuleConfig, an object
@@ -109,6 +115,8 @@ RLLIB_NOTICES = {
     "ray.rllib.algorithms.algorithm_config": "You are running PPO on the new API stack!",
     "ray._common.deprecation": "DeprecationWarning: `RLModule(config=[RLModuleConfig object])` has been deprecated.",
 }
+# settings that may change between a run and its resumption: they do not change the grid
+NOT_THE_GRID = ("project", "address")
 
 
 CPU_ENVS = (
@@ -205,6 +213,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         parser.error(f"split {split_id} of {splits} holds no env: fewer envs than splits")
     if args.gpu is None:
         args.gpu = str(int(_gpu_visible()))
+    if args.address and Path(args.storage).resolve() == REPO / "results":
+        parser.error("--storage: on a cluster (--address), give a folder every node can reach (shared filesystem)")
     return Settings(
         models=tuple(models),
         envs=tuple(envs),
@@ -220,6 +230,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         name=args.name,
         checkpoint_every=number("checkpoint-every", int, 1),
         verbose=args.verbose,
+        address=args.address,
+        max_failures=number("max-failures", int, -1),
     )
 
 
@@ -301,6 +313,23 @@ def build_config(settings: Settings):
     )
 
 
+def runtime_env(address: str, environ: Mapping[str, str] = os.environ) -> dict:
+    """Ray's runtime environment for the trials: how their workers find this repository's code.
+
+    On this machine they import it from this checkout. On a cluster nothing of it need be installed on
+    the nodes: the checkout (less what .gitignore leaves out) travels as the job's working_dir and the
+    ffm package, which lives in standalone/, as a py_module; each node unpacks them under its
+    runtime_resources folder. A Ray job submitted with ``--working-dir .`` has shipped the checkout already.
+    """
+    if not address:
+        return {"env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO), environ.get("PYTHONPATH", "")])}}
+    shipped = {"py_modules": [str(REPO / "standalone" / "ffm")]}
+    job = json.loads(environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}"))  # set by Ray Jobs for the entrypoint
+    if "working_dir" not in job.get("runtime_env", {}):
+        shipped["working_dir"] = str(REPO)
+    return shipped
+
+
 def trial_name(trial) -> str:
     """<Env>-<Model>-<seed>."""
     return f"{trial.config['env']}-{trial.config[MODEL_KEY]}-{trial.config['seed']}"
@@ -328,11 +357,9 @@ def run(settings: Settings):
     if not settings.verbose:
         logging.getLogger("ray").handlers = [logging.FileHandler(experiment / "ray.log")]
     ray.init(
+        address=settings.address or None,
         log_to_driver=settings.verbose,  # otherwise each trial's output goes to stdout / stderr in its folder
-        runtime_env={
-            "env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
-            "worker_process_setup_hook": hide_rllib_notices,
-        },
+        runtime_env=runtime_env(settings.address) | {"worker_process_setup_hook": hide_rllib_notices},
     )
     for env in settings.envs:
         tune.register_env(env, lambda config, env=env: make_env(env))
@@ -354,6 +381,7 @@ def run(settings: Settings):
         verbose=1 if settings.verbose else 0,
         log_to_file=True,  # each trial's stdout and stderr, copied into its folder (sync_artifacts)
         sync_config=tune.SyncConfig(sync_artifacts=True),
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),  # retried from a checkpoint
     )
     if tune.Tuner.can_restore(experiment):
         tuner = tune.Tuner.restore(str(experiment), trainable=PPO, resume_unfinished=True, resume_errored=True)
@@ -483,8 +511,10 @@ def _check_same_experiment(experiment: Path, settings: Settings) -> None:
         return
     stored = json.loads(record.read_text())
     current = json.loads(json.dumps(_settings_record(settings)))
-    changed = {key: (stored.get(key), value) for key, value in current.items() if stored.get(key) != value}
-    changed.pop("project", None)
+    # a setting the record lacks was added to ppo.py after the experiment started
+    changed = {key: (stored[key], value) for key, value in current.items() if key in stored and stored[key] != value}
+    for key in NOT_THE_GRID:
+        changed.pop(key, None)
     if changed:
         differences = ", ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items())
         raise SystemExit(f"{experiment} holds an experiment with other settings ({differences}); pass another --name")
