@@ -207,6 +207,19 @@ def test_acting_step_by_step_matches_the_sequence_pass(memory: str) -> None:
         assert not torch.allclose(torch.tanh(agent.actor(changed, prev_action, prev_reward)[0])[-1, 0], sequence[-1])
 
 
+def stop_after_checkpoints(monkeypatch) -> Callable:
+    """Makes every checkpoint save end the run with KeyboardInterrupt (a crash right after it); returns the real
+    save function, to put back."""
+    save = main._save_checkpoint
+
+    def save_then_stop(*args) -> None:
+        save(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(main, "_save_checkpoint", save_then_stop)
+    return save
+
+
 def test_short_pendulum_run_improves_over_random_and_resumes_after_an_interruption(
     tmp_path: Path, monkeypatch, request
 ) -> None:
@@ -217,13 +230,7 @@ def test_short_pendulum_run_improves_over_random_and_resumes_after_an_interrupti
     settings = {"env": "Pendulum-P", "memory": "gru", "env_steps": 5200, "warmup_steps": 200, "eval_every": 1000}
     settings |= {"checkpoint_every": 2, "eval_episodes": 5, "batch_size": 16, "seq_len": 16, "lr": 1e-3}
     config = make_config(settings | {"mlp_hidden": [64, 64], "memory_hidden": 32})
-    save = main._save_checkpoint
-
-    def save_then_stop(*args) -> None:
-        save(*args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(main, "_save_checkpoint", save_then_stop)
+    save = stop_after_checkpoints(monkeypatch)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # networks this small run as fast on one core
     request.addfinalizer(lambda: torch.set_num_threads(threads))
@@ -306,13 +313,7 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path: Path, monk
     settings = {"env": "Pendulum-P", "memory": "ffm", "env_steps": 120, "warmup_steps": 20, "eval_every": 30}
     config = make_config(TINY | settings | {"eval_episodes": 2, "checkpoint_every": 2})
     whole = main.train(config, "td3", seed=3, results=tmp_path / "whole")
-    save = main._save_checkpoint
-
-    def save_then_stop(*args) -> None:
-        save(*args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(main, "_save_checkpoint", save_then_stop)
+    save = stop_after_checkpoints(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         main.train(config, "td3", seed=3, results=tmp_path / "resumed")
     monkeypatch.setattr(main, "_save_checkpoint", save)
