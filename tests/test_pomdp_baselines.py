@@ -223,11 +223,12 @@ def stop_after_checkpoints(monkeypatch) -> Callable:
 def test_short_pendulum_run_improves_over_random_and_resumes_after_an_interruption(
     tmp_path: Path, monkeypatch, request
 ) -> None:
-    """Recurrent SAC with a GRU on Pendulum-P (velocity hidden): 5,200 steps, small networks, about 40 s on one
-    core. Random actions average about -1225. Interrupted right after its checkpoint at 2,000 env steps and with a
-    stray row written after it, the rerun continues from the checkpoint: warm-up and episodes are neither repeated
-    nor lost."""
-    settings = {"env": "Pendulum-P", "memory": "gru", "env_steps": 5200, "warmup_steps": 200, "eval_every": 1000}
+    """Recurrent SAC with a GRU on Pendulum-P (velocity hidden): 8,200 env steps (200 warm-up steps and their 200
+    updates, then 40 episodes), small networks, about 60 s on one core. Random actions average about -1225; this
+    run ended at -552 (its evaluations rose from -1280). Interrupted right after its checkpoint at 2,000 env steps
+    and with a stray row written after it, the rerun continues from the checkpoint: warm-up and episodes are
+    neither repeated nor lost."""
+    settings = {"env": "Pendulum-P", "memory": "gru", "env_steps": 8200, "warmup_steps": 200, "eval_every": 1000}
     settings |= {"checkpoint_every": 2, "eval_episodes": 5, "batch_size": 16, "seq_len": 16, "lr": 1e-3}
     config = make_config(settings | {"mlp_hidden": [64, 64], "memory_hidden": 32})
     save = stop_after_checkpoints(monkeypatch)
@@ -246,7 +247,7 @@ def test_short_pendulum_run_improves_over_random_and_resumes_after_an_interrupti
 
     table = pd.read_csv(progress)
     # 200-step episodes after 200 warm-up steps: an evaluation every 1,000 steps and at the end
-    assert table["env_steps"].tolist() == [1000, 2000, 3000, 4000, 5000, 5200]
+    assert table["env_steps"].tolist() == [*range(1000, 8001, 1000), 8200]
     assert table["iteration"].tolist() == [(steps - 200) // 200 for steps in table["env_steps"]]
     assert 12345 not in table["eval_return"].tolist()
     assert {"critic_loss", "actor_loss", "alpha", "entropy", "eval_return_std", "wall_s"} <= set(table.columns)
