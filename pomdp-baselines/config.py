@@ -15,16 +15,16 @@ from memory import MEMORIES
 class Config:
     env: str  # a task of envs.TASK_NAMES, e.g. HopperBullet-P
     memory: str  # gru or ffm
-    # loop
-    iterations: int = 1500  # one episode collected per iteration, then as many updates as it had steps
-    warmup_steps: int = 10_000  # random-action steps (whole episodes) before the first iteration
-    eval_every: int = 4  # iterations
+    # loop (pomdp-baselines' budget: max episode length x (warm-up episodes + iterations) = 1000 x (10 + 1500))
+    env_steps: int = 1_510_000  # training budget, warm-up included; the last episode may end past it
+    warmup_steps: int = 10_000  # random-action steps (whole episodes), then one update per warm-up step
+    eval_every: int = 4_000  # env steps: evaluate whenever env_steps // eval_every grows
     eval_episodes: int = 10  # deterministic
-    checkpoint_every: int = 20  # iterations, a multiple of eval_every
+    checkpoint_every: int = 5  # evaluations
     # replay
     buffer_size: int = 1_000_000  # transitions
     batch_size: int = 64  # sequences per update
-    seq_len: int = 64
+    seq_len: int = 64  # steps per sampled sequence; -1: the task's whole episodes (its time limit)
     # learning
     gamma: float = 0.99
     tau: float = 0.005
@@ -55,7 +55,7 @@ class Config:
             raise ValueError(f"config env: {error}") from None
         if self.memory not in MEMORIES:
             raise ValueError(f"config memory: expected one of {', '.join(MEMORIES)}, got {self.memory!r}")
-        positive = ("iterations", "eval_every", "eval_episodes", "buffer_size", "batch_size", "seq_len", "lr")
+        positive = ("env_steps", "eval_every", "eval_episodes", "checkpoint_every", "buffer_size", "batch_size", "lr")
         sizes = ("obs_embed", "action_embed", "reward_embed", "memory_hidden", "ffm_memory_size", "ffm_context_size")
         for name in (*positive, *sizes, "ffm_max_period"):
             _require(name, getattr(self, name), getattr(self, name) > 0, "> 0")
@@ -63,10 +63,15 @@ class Config:
             _require(name, getattr(self, name), getattr(self, name) >= 0, ">= 0")
         for name in ("gamma", "tau"):
             _require(name, getattr(self, name), 0 < getattr(self, name) <= 1, "in (0, 1]")
-        every = self.checkpoint_every
-        _require("checkpoint_every", every, every > 0 and every % self.eval_every == 0, "a multiple of eval_every")
+        _require("seq_len", self.seq_len, self.seq_len > 0 or self.seq_len == WHOLE_EPISODES, "> 0 or -1")
+        _require("warmup_steps", self.warmup_steps, self.warmup_steps < self.env_steps, "< env_steps")
+
+    def sequence_length(self) -> int:
+        """seq_len, with -1 resolved to the task's time limit (whole episodes)."""
+        return parse_task(self.env)[0].max_steps if self.seq_len == WHOLE_EPISODES else self.seq_len
 
 
+WHOLE_EPISODES = -1  # seq_len: sample whole episodes, as pomdp-baselines' sampled_seq_len -1
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string"}
 
 

@@ -6,7 +6,7 @@
 # Runs every config of CONFIG_GROUP in parallel (one main.py process each) and waits for all of them; each
 # run's output goes to LOG_DIR (default <repo>/results/pomdp/logs/). CUDA_DEVICE -1 (or no GPU) runs on the
 # CPU; the CPU cores are shared out between the runs unless OMP_NUM_THREADS is set. EXTRA goes to main.py
-# unchanged, e.g. `--algo td3` or `--set iterations=100`. PYTHON picks the interpreter (default: the repo's
+# unchanged, e.g. `--algo td3` or `--set env_steps=100000`. PYTHON picks the interpreter (default: the repo's
 # .venv). Groups: CONFIGS_RNN_P / CONFIGS_FFM_P (GRU / FFM on the four -P tasks), CONFIGS_RNN_V / CONFIGS_FFM_V
 # (the -V tasks), CONFIGS_P / CONFIGS_V (both memories: eight runs). TASKS (space-separated, from
 # ant cheetah hopper walker pendulum; default the four PyBullet tasks) picks the tasks, e.g.

@@ -2,11 +2,12 @@
 
     cd pomdp-baselines && python main.py --cfg configs/pomdp/hopper/p/ffm.yml --algo sac --seed 0 --cuda 0
 
-Loop: ``warmup_steps`` random-action steps, then per iteration one episode with the exploring policy and as
-many updates as it had steps; every ``eval_every`` iterations ``eval_episodes`` deterministic episodes. The
-run writes to ``<results>/pomdp/<task>/<algo>-<memory>-seed<N>/``: run.json (task, algo, memory, seed,
+Loop (pomdp-baselines' learner): ``warmup_steps`` random-action steps and one update per warm-up step, then per
+iteration one episode with the exploring policy and as many updates as it had steps, until ``env_steps`` env
+steps (warm-up included); ``eval_episodes`` deterministic episodes every ``eval_every`` env steps and at the end.
+The run writes to ``<results>/pomdp/<task>/<algo>-<memory>-seed<N>/``: run.json (task, algo, memory, seed,
 config), progress.csv (one row per evaluation, appended as it comes) and checkpoint.pt (every
-``checkpoint_every`` iterations); running the same command again resumes from the checkpoint.
+``checkpoint_every`` evaluations); running the same command again resumes from the checkpoint.
 """
 
 import argparse
@@ -49,7 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="override config settings, values in YAML (e.g. --set iterations=10 warmup_steps=1000)",
+        help="override config settings, values in YAML (e.g. --set env_steps=20000 warmup_steps=1000)",
     )
     parser.add_argument("--wandb-project", default="pomdp-baselines", help="wandb project (offline unless WANDB_MODE)")
     parser.add_argument("--no-wandb", action="store_true", help="log to progress.csv only")
@@ -128,7 +129,13 @@ def train(
     device: torch.device | None = None,
     wandb_project: str | None = None,
 ) -> Path:
-    """Runs (or resumes) one run to ``config.iterations`` iterations; returns its folder."""
+    """Runs (or resumes) one run until it has taken ``config.env_steps`` env steps; returns its folder.
+
+    As pomdp-baselines' learner: the random warm-up is followed by one update per warm-up step; then each
+    iteration collects one episode and makes one update per step of it, until the env steps (warm-up
+    included) reach the budget. An evaluation follows every episode that takes env_steps // eval_every
+    to a new value, and the last one.
+    """
     folder = run_dir(results, config, algo, seed)
     record = {"task": config.env, "algo": algo, "memory": config.memory, "seed": seed, "config": as_dict(config)}
     _claim(folder, record)
@@ -137,40 +144,46 @@ def train(
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         agent = make_agent(algo, obs_dim, action_dim, config).to(device or "cpu")
-        buffer = EpisodicBuffer(config.buffer_size, obs_dim, action_dim, config.seq_len)
+        buffer = EpisodicBuffer(config.buffer_size, obs_dim, action_dim, config.sequence_length())
         progress = folder / "progress.csv"
-        if (folder / CHECKPOINT).exists():
-            state = _load_checkpoint(folder / CHECKPOINT, agent, buffer, rng)
+        fresh = not (folder / CHECKPOINT).exists()
+        if fresh:
+            state = {"iteration": 0, "env_steps": 0, "evaluations": 0, "wall_s": 0.0, "wandb_id": None}
         else:
-            state = {"iteration": 0, "env_steps": warm_up(env, buffer, config.warmup_steps, rng), "wall_s": 0.0}
-            state["wandb_id"] = None
-        _truncate(progress, state["iteration"])
-        if state["iteration"] == config.iterations:
+            state = _load_checkpoint(folder / CHECKPOINT, agent, buffer, rng)
+        _truncate(progress, state["env_steps"])
+        if state["env_steps"] >= config.env_steps:
             return folder
         logger = _wandb(folder, record, wandb_project, state) if wandb_project else None
         started = time.perf_counter() - state["wall_s"]
+        bar = tqdm(total=config.env_steps, initial=state["env_steps"], desc=f"{config.env} {algo}-{config.memory}")
         losses = []
-        bar = tqdm(total=config.iterations, initial=state["iteration"], desc=f"{config.env} {algo}-{config.memory}")
-        for iteration in range(state["iteration"] + 1, config.iterations + 1):
+        if fresh:
+            state["env_steps"] = warm_up(env, buffer, config.warmup_steps, rng)
+            losses = [agent.update(buffer.sample(config.batch_size, rng)) for _ in range(state["env_steps"])]
+            bar.update(state["env_steps"])
+        while state["env_steps"] < config.env_steps:
             episode = run_episode(env, agent_policy(agent, explore=True), int(rng.integers(2**31)))
             buffer.add_episode(**episode)
-            state["env_steps"] += len(episode["reward"])
+            steps_before, state["env_steps"] = state["env_steps"], state["env_steps"] + len(episode["reward"])
             losses += [agent.update(buffer.sample(config.batch_size, rng)) for _ in range(len(episode["reward"]))]
-            state["iteration"] = iteration
-            bar.update()
-            if iteration % config.eval_every and iteration != config.iterations:
+            state["iteration"] += 1
+            bar.update(len(episode["reward"]))
+            finished = state["env_steps"] >= config.env_steps
+            if state["env_steps"] // config.eval_every == steps_before // config.eval_every and not finished:
                 continue
             returns = evaluate(eval_env, agent, config.eval_episodes, rng)
+            state["evaluations"] += 1
             state["wall_s"] = time.perf_counter() - started
-            row = {"env_steps": state["env_steps"], "iteration": iteration}
+            row = {"env_steps": state["env_steps"], "iteration": state["iteration"]}
             row |= {"eval_return": returns.mean(), "eval_return_std": returns.std()}
             row |= pd.DataFrame(losses).mean().to_dict() | {"wall_s": state["wall_s"]}
             losses = []
             _append(progress, row)
             if logger:
                 logger.log(row, step=state["env_steps"])
-            bar.set_postfix(steps=state["env_steps"], eval_return=f"{row['eval_return']:.1f}")
-            if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
+            bar.set_postfix(eval_return=f"{row['eval_return']:.1f}")
+            if state["evaluations"] % config.checkpoint_every == 0 or finished:
                 _save_checkpoint(folder / CHECKPOINT, agent, buffer, rng, state)
         bar.close()
         if logger:
@@ -202,11 +215,11 @@ def _append(path: Path, row: dict[str, float]) -> None:
         writer.writerow(row)
 
 
-def _truncate(path: Path, iteration: int) -> None:
+def _truncate(path: Path, env_steps: int) -> None:
     """Drops progress rows written after the checkpoint being resumed from (all of them when starting over)."""
     if path.exists():
         table = pd.read_csv(path)
-        table = table[table["iteration"] <= iteration]
+        table = table[table["env_steps"] <= env_steps]
         if table.empty:
             path.unlink()
         else:

@@ -2,7 +2,15 @@
 
 All tensors are time-major [T, B, ...]. At step t the memory reads the embedded history input
 x_t = [ReLU(W_a a_{t-1}), ReLU(W_r r_{t-1}), ReLU(W_o o_t)] (a_{-1} = 0, r_{-1} = 0) and outputs h_t.
+
+Initialisation as pomdp-baselines (rlkit's torchkit): embeddings keep torch.nn.Linear's default; the MLP heads'
+hidden layers get W ~ U(+-1/sqrt(fan)), fan = out_features (torchkit's fanin_init reads weight.size(0), which for
+a Linear is its output width), and biases 0.1; their last layers get weight and bias ~ U(+-init), init 3e-3 for
+the Q heads and 1e-3 for the policy (SAC's mean and log std, TD3's action), so Q starts near 0 and SAC's std
+near 1.
 """
+
+import math
 
 import torch
 from torch import nn
@@ -10,14 +18,35 @@ from torch import nn
 from config import Config
 from memory import make_memory
 
+Q_LAST_INIT = 3e-3
+POLICY_LAST_INIT = 1e-3
+HIDDEN_BIAS = 0.1
 
-def mlp(input_size: int, hidden: tuple[int, ...], output_size: int) -> nn.Sequential:
-    """Linear-ReLU layers of the ``hidden`` widths, then a Linear output."""
+
+def hidden_linear(input_size: int, output_size: int) -> nn.Linear:
+    """Linear with W ~ U(+-1/sqrt(output_size)) (torchkit's fan convention) and bias 0.1."""
+    linear = nn.Linear(input_size, output_size)
+    bound = 1 / math.sqrt(output_size)
+    nn.init.uniform_(linear.weight, -bound, bound)
+    nn.init.constant_(linear.bias, HIDDEN_BIAS)
+    return linear
+
+
+def last_linear(input_size: int, output_size: int, init: float) -> nn.Linear:
+    """Linear with weight and bias ~ U(+-init)."""
+    linear = nn.Linear(input_size, output_size)
+    nn.init.uniform_(linear.weight, -init, init)
+    nn.init.uniform_(linear.bias, -init, init)
+    return linear
+
+
+def mlp(input_size: int, hidden: tuple[int, ...], output_size: int, last_init: float) -> nn.Sequential:
+    """hidden_linear-ReLU layers of the ``hidden`` widths, then last_linear(..., last_init)."""
     layers, width = [], input_size
     for size in hidden:
-        layers += [nn.Linear(width, size), nn.ReLU()]
+        layers += [hidden_linear(width, size), nn.ReLU()]
         width = size
-    return nn.Sequential(*layers, nn.Linear(width, output_size))
+    return nn.Sequential(*layers, last_linear(width, output_size, last_init))
 
 
 def embedding(input_size: int, output_size: int) -> nn.Sequential:
@@ -61,7 +90,7 @@ class Actor(nn.Module):
         super().__init__()
         self.history = History(obs_dim, action_dim, config)
         self.current_obs = embedding(obs_dim, config.obs_embed)
-        self.head = mlp(config.memory_hidden + config.obs_embed, config.mlp_hidden, outputs)
+        self.head = mlp(config.memory_hidden + config.obs_embed, config.mlp_hidden, outputs, POLICY_LAST_INIT)
 
     def forward(
         self,
@@ -83,8 +112,8 @@ class Critic(nn.Module):
         self.history = History(obs_dim, action_dim, config)
         self.shortcut = embedding(obs_dim + action_dim, self.history.input_size)
         width = config.memory_hidden + self.history.input_size
-        self.q1 = mlp(width, config.mlp_hidden, 1)
-        self.q2 = mlp(width, config.mlp_hidden, 1)
+        self.q1 = mlp(width, config.mlp_hidden, 1, Q_LAST_INIT)
+        self.q2 = mlp(width, config.mlp_hidden, 1, Q_LAST_INIT)
 
     def q(self, h: torch.Tensor, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(Q1, Q2) [T, B] for memory outputs h [T, B, H], observations and actions."""
