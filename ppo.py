@@ -149,6 +149,14 @@ PRESETS = {
         "name": "cpu",
     },
 }
+# Issue 16's main comparison at ten times the cpu preset's budget, same PPO settings; run one env per session
+# (--experiment ENV --name cpu-10x-ENV), each chunk's tables committed when it ends.
+PRESETS["cpu-10x"] = PRESETS["cpu"] | {
+    "models": "RayFFM,GRU",
+    "experiment": "RepeatFirstEasy,RepeatPreviousEasy,NoisyPositionOnlyCartPoleEasy",
+    "steps": "245760",
+    "name": "cpu-10x",
+}
 # The six RayFFM ablations on two of those envs, same budget; their RayFFM reference is the "cpu" run.
 PRESETS["cpu-ablations"] = PRESETS["cpu"] | {
     "models": ",".join(model.name for model in FFM_MODELS[1:]),

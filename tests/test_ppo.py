@@ -204,6 +204,13 @@ def test_env_groups_are_the_papers() -> None:
     )
 
 
+def test_ten_times_preset_is_the_cpu_preset_with_ten_times_the_steps() -> None:
+    cpu, ten = (ppo.parse_settings(["--preset", name], environ={}) for name in ("cpu", "cpu-10x"))
+    assert ten.steps == 10 * cpu.steps and set(ten.envs) < set(cpu.envs) and ten.models == ("RayFFM", "GRU")
+    same = ("samples", "workers", "envs_per_worker", "bptt_cutoff", "minibatch", "train_batch_size")
+    assert all(getattr(ten, key) == getattr(cpu, key) for key in same)
+
+
 def test_installed_popgym_is_not_shadowed_by_the_popgym_folder() -> None:
     import popgym
 
