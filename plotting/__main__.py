@@ -1,7 +1,8 @@
 """python -m plotting <figure...|all> --source results/ --out figures/
 
 Figures (PNG and PDF in --out) and tables:
-  table             popgym_mmer.csv / .md: mean final MMER per model and env; popgym_final_mmer.csv per trial
+  table             popgym_mmer.csv / .md: mean final MMER per model and env; popgym_final_mmer.csv per trial;
+                    popgym_curves.csv: every iteration's tidy columns, readable back as a --source
   summary           figure 1: FFM's MMER relative to every other model per env, mean MMER per model
   curves            figure 2: MMER learning curves per env (without the ablations unless --models names them)
   ablations         figure 3: mean MMER of RayFFM and each ablation
@@ -9,7 +10,8 @@ Figures (PNG and PDF in --out) and tables:
   pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3 (+ pomdp_final_return.csv)
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
-POPGym results come from ppo.py's trial folders under --source, or from wandb with --wandb. With "all",
+POPGym results come from ppo.py's trial folders under --source (and curve tables given there), or from wandb
+with --wandb. With "all",
 figures whose results are missing are skipped (and named); the exit status is 1 only if none was made.
 """
 

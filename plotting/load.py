@@ -2,9 +2,10 @@
 
 Columns: env, base_env, difficulty, model, seed, step, return, mmer, one row per training iteration, and
 for FFM models the logged internals as ``ffm/...`` columns (``ffm/decay_time/00``, ``ffm/period/0``, ...;
-NaN for other models). Sources: ppo.py's Tune trial folders (local, the default) or wandb (offline run
-folders or a project through the public API, see plotting.wandb_source); both come as ``Run`` records
-and go through ``tidy``.
+NaN for other models). Sources: ppo.py's Tune trial folders (local, the default), compact curve tables
+(``popgym_curves.csv``, the tidy columns that ``table`` writes, so that committed tables of finished runs
+plot beside live result folders), or wandb (offline run folders or a project through the public API, see
+plotting.wandb_source); trial folders and wandb come as ``Run`` records and go through ``tidy``.
 """
 
 import json
@@ -23,11 +24,28 @@ DIFFICULTIES = ("Easy", "Medium", "Hard")
 
 
 def load_popgym(sources: Sequence[Path], wandb: str | None = None, group: str | None = None) -> pd.DataFrame:
-    """The tidy table of ppo.py's trials under the ``sources`` roots, or of the wandb project / offline folder."""
-    if wandb is None:
-        runs = (run for source in sources for run in local_runs(Path(source)))
-        return tidy(runs, f"ppo.py results (result.json) under {', '.join(map(str, sources))}")
-    return tidy(wandb_runs(wandb, group), f"ppo.py runs in wandb {wandb}" + (f" (group {group})" if group else ""))
+    """The tidy table of ppo.py's trials under the ``sources`` roots and in the curve tables (.csv) among
+    them, or of the wandb project / offline folder."""
+    if wandb is not None:
+        return tidy(wandb_runs(wandb, group), f"ppo.py runs in wandb {wandb}" + (f" (group {group})" if group else ""))
+    tables = [curve_table(Path(source)) for source in sources if Path(source).suffix == ".csv"]
+    folders = [Path(source) for source in sources if Path(source).suffix != ".csv"]
+    if folders:
+        runs = (run for folder in folders for run in local_runs(folder))
+        tables.append(tidy(runs, f"ppo.py results (result.json) under {', '.join(map(str, folders))}"))
+    table = pd.concat(tables, ignore_index=True)
+    return table.drop_duplicates(["env", "model", "seed", "step"], keep="last").reset_index(drop=True)
+
+
+def curve_table(path: Path) -> pd.DataFrame:
+    """A compact curve table (``write_curves``' popgym_curves.csv) as tidy rows."""
+    if not path.exists():
+        raise NoResultsError(f"results source {path} does not exist")
+    table = pd.read_csv(path)
+    missing = sorted(set(COLUMNS) - set(table.columns))
+    if missing:
+        raise NoResultsError(f"{path} is no curve table: it lacks the columns {missing}")
+    return table.assign(difficulty=table["difficulty"].fillna(""))  # names without a level: ''
 
 
 def local_runs(source: Path) -> Iterable[Run]:

@@ -199,6 +199,24 @@ def test_table_and_curves_are_written(source: Path, tmp_path: Path) -> None:
         assert (out / f"learning_curves.{suffix}").stat().st_size > 1000
 
 
+def test_curve_tables_plot_beside_live_trial_folders(source: Path, tmp_path: Path) -> None:
+    """A finished chunk's committed popgym_curves.csv and another chunk's live trial folders, read together,
+    give the same tidy table as all trial folders at once."""
+    chunk = tmp_path / "chunk"
+    write_trial(chunk, "RepeatFirstEasy", "GRU", 0, [-0.3, 0.1, 0.4])
+    tables = tmp_path / "tables"
+    main(["table", "--source", str(chunk), "--out", str(tables)])
+    together = load_popgym([tables / "popgym_curves.csv", source])
+    write_trial(source, "RepeatFirstEasy", "GRU", 0, [-0.3, 0.1, 0.4])
+    expected = load_popgym([source])[together.columns]
+    key = ["env", "model", "seed", "step"]
+    pd.testing.assert_frame_equal(
+        together.sort_values(key).reset_index(drop=True), expected.sort_values(key).reset_index(drop=True)
+    )
+    with pytest.raises(NoResultsError, match="lacks the columns"):
+        load_popgym([tables / "popgym_mmer.csv"])
+
+
 @pytest.mark.parametrize("figures", [["--help"], ["all"]])
 def test_plotting_needs_no_rl_stack(figures: list[str], full_source: Path, tmp_path: Path) -> None:
     """python -m plotting draws every figure from result files without importing ray, torch, popgym or models."""
@@ -219,6 +237,7 @@ def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pyte
             assert (out / f"{name}.{suffix}").stat().st_size > 1000, name
     assert sorted(path.name for path in tables.iterdir()) == [
         "pomdp_final_return.csv",
+        "popgym_curves.csv",
         "popgym_final_mmer.csv",
         "popgym_mmer.csv",
         "popgym_mmer.md",
