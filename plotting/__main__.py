@@ -11,8 +11,8 @@ Figures (PNG and PDF in --out) and tables:
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
 POPGym results come from ppo.py's trial folders under --source (and curve tables given there), or from wandb
-with --wandb. With "all",
-figures whose results are missing are skipped (and named); the exit status is 1 only if none was made.
+with --wandb. With "all", figures whose results are missing are skipped (and named); the exit status is 1
+only if none was made.
 """
 
 import argparse
