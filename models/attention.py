@@ -51,7 +51,9 @@ def causal_linear_attention(
 class _AttentionBlock(MemoryCore):
     """POPGym's block (module docstring) around ``attend``."""
 
-    def __init__(self, input_size: int, output_size: int, hidden_size: int | None, chunk_size: int) -> None:
+    def __init__(
+        self, input_size: int, output_size: int, *, hidden_size: int | None = None, chunk_size: int = 32
+    ) -> None:
         super().__init__(input_size, output_size)
         self.hidden_size = hidden_size or round(math.sqrt(output_size))
         self.chunk_size = chunk_size
@@ -87,11 +89,6 @@ class LinearAttentionCore(_AttentionBlock):
     computes both sums chunk by chunk. State: ``S`` [h, h], ``z`` [h].
     """
 
-    def __init__(
-        self, input_size: int, output_size: int, *, hidden_size: int | None = None, chunk_size: int = 32
-    ) -> None:
-        super().__init__(input_size, output_size, hidden_size, chunk_size)
-
     def initial_state(self) -> State:
         h = self.hidden_size
         return {"S": self._zeros(h, h), "z": self._zeros(h)}
@@ -115,11 +112,6 @@ class FastWeightProgrammerCore(_AttentionBlock):
 
     Parallel over T via ``causal_linear_attention`` with the roles of k and v swapped. State: ``W`` [h, h].
     """
-
-    def __init__(
-        self, input_size: int, output_size: int, *, hidden_size: int | None = None, chunk_size: int = 32
-    ) -> None:
-        super().__init__(input_size, output_size, hidden_size, chunk_size)
 
     def initial_state(self) -> State:
         return {"W": self._zeros(self.hidden_size, self.hidden_size)}

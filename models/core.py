@@ -31,7 +31,7 @@ class MemoryCore(nn.Module, ABC):
 
     def batched_initial_state(self, batch_size: int) -> State:
         """initial_state() for a batch of batch_size episodes: tensors [batch_size, ...]."""
-        return {key: value.expand(batch_size, *value.shape).clone() for key, value in self.initial_state().items()}
+        return batched(self.initial_state(), batch_size)
 
     @abstractmethod
     def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -39,3 +39,8 @@ class MemoryCore(nn.Module, ABC):
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, output_size={self.output_size}"
+
+
+def batched(state: State, batch_size: int) -> State:
+    """One episode's state (no batch dimension) repeated for batch_size episodes: tensors [batch_size, ...]."""
+    return {key: value.expand(batch_size, *value.shape).clone() for key, value in state.items()}

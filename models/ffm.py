@@ -39,9 +39,15 @@ class FFMCore(MemoryCore):
         output_gate: bool = True,
     ) -> None:
         super().__init__(input_size, output_size)
-        ffa_options = dict(min_period=min_period, max_period=max_period, fastest_decay=fastest_decay)
-        ffa_options |= dict(oscillate=oscillate)
-        ffa_options |= dict(learn_oscillate=learn_oscillate, decay=decay, learn_decay=learn_decay)
+        ffa_options = dict(
+            min_period=min_period,
+            max_period=max_period,
+            fastest_decay=fastest_decay,
+            oscillate=oscillate,
+            learn_oscillate=learn_oscillate,
+            decay=decay,
+            learn_decay=learn_decay,
+        )
         if aggregation != "ffa":
             defaults = inspect.signature(FFA).parameters
             changed = sorted(name for name, value in ffa_options.items() if value != defaults[name].default)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from models import ModelSpec, get_model
-from models.core import MemoryCore, State
+from models.core import MemoryCore, State, batched
 from models.positional import SinePositionalEncoding
 
 ARCHITECTURE_DEFAULTS = {"embedding_size": 128, "memory_output_size": 256, "head_size": 128, "positional_max_len": 1024}
@@ -60,7 +60,7 @@ class MemoryNetwork(nn.Module):
 
     def batched_initial_state(self, batch_size: int) -> State:
         """initial_state() for batch_size episodes: tensors [batch_size, ...]."""
-        return {key: value.expand(batch_size, *value.shape).clone() for key, value in self.initial_state().items()}
+        return batched(self.initial_state(), batch_size)
 
     def memory(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Core outputs [B, T, memory_output_size] for flat inputs x [B, T, input_size], and the next state."""

@@ -33,12 +33,11 @@ def load_popgym(sources: Sequence[Path], wandb: str | None = None, group: str | 
     if folders:
         runs = (run for folder in folders for run in local_runs(folder))
         tables.append(tidy(runs, f"ppo.py results (result.json) under {', '.join(map(str, folders))}"))
-    table = pd.concat(tables, ignore_index=True)
-    return table.drop_duplicates(["env", "model", "seed", "step"], keep="last").reset_index(drop=True)
+    return merged(tables)
 
 
 def curve_table(path: Path) -> pd.DataFrame:
-    """A compact curve table (``write_curves``' popgym_curves.csv) as tidy rows."""
+    """A compact curve table (the popgym_curves.csv that ``table`` writes) as tidy rows."""
     if not path.exists():
         raise NoResultsError(f"results source {path} does not exist")
     table = pd.read_csv(path)
@@ -61,6 +60,11 @@ def tidy(runs: Iterable[Run], what: str) -> pd.DataFrame:
     tables = [tidy_run(run) for run in runs if not run.history.empty and STEP in run.history]
     if not tables:
         raise NoResultsError(f"no {what}")
+    return merged(tables)
+
+
+def merged(tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Tidy tables as one; a step a run has twice (a resume, or a run in two sources) keeps its last row."""
     table = pd.concat(tables, ignore_index=True)
     return table.drop_duplicates(["env", "model", "seed", "step"], keep="last").reset_index(drop=True)
 

@@ -21,8 +21,8 @@ def make_memory(
 ) -> nn.Module:
     """The memory ``name``; the GRU gets orthogonal weights and zero biases, FFM keeps its own initialisation.
 
-    FFM as the authors hooked it into pomdp-baselines: DropInFFM with output_size = hidden_size (128), m = 32,
-    c = 4, max_period 128, and FFA's defaults for the decay rates (their effective values).
+    FFM as the authors hooked it into pomdp-baselines: DropInFFM with output width hidden_size (128, its
+    default), m = 32, c = 4, max_period 128, and FFA's defaults for the decay rates (their effective values).
     """
     if name == "gru":
         gru = nn.GRU(input_size, hidden_size)
@@ -36,7 +36,6 @@ def make_memory(
         return DropInFFM(
             input_size,
             hidden_size,
-            output_size=hidden_size,
             memory_size=ffm_memory_size,
             context_size=ffm_context_size,
             max_period=ffm_max_period,
