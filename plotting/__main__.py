@@ -7,7 +7,8 @@ Figures (PNG and PDF in --out) and tables:
   curves            figure 2: MMER learning curves per env (without the ablations unless --models names them)
   ablations         figure 3: mean MMER of RayFFM and each ablation
   throughput        figure 4: train time, inference latency, peak memory, parameters (benchmark.py's CSV)
-  pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3 (+ pomdp_final_return.csv)
+  pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3 (+ pomdp_final_return.csv,
+                    and pomdp_curves.csv: every evaluation, readable back as a --source)
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
 POPGym results come from ppo.py's trial folders under --source (and curve tables given there), or from wandb
@@ -23,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from plotting.interpretability import interpretability
-from plotting.load import load_popgym
-from plotting.pomdp import load_pomdp, pomdp_figure, write_final_returns
+from plotting.load import TABLE_PREFIXES, load_popgym
+from plotting.pomdp import load_pomdp, pomdp_figure, write_tables
 from plotting.popgym_figures import ablations, learning_curves, memory_gaps, mmer_summary, write_table
 from plotting.source import NoResultsError
 from plotting.throughput import load_throughput, throughput_figure, throughput_files
@@ -64,7 +65,7 @@ def throughput(args: argparse.Namespace) -> str:
 
 def pomdp(args: argparse.Namespace) -> str:
     table = load_pomdp(args.source)
-    return wrote(pomdp_figure(table, args.out)) + f"; wrote {write_final_returns(table, args.tables)}"
+    return wrote(pomdp_figure(table, args.out)) + f"; wrote {', '.join(map(str, write_tables(table, args.tables)))}"
 
 
 def wrote(path: Path) -> str:
@@ -91,7 +92,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         nargs="+",
         default=[Path("results")],
-        help="local results roots, read together (ppo.py experiments, pomdp/, throughput*.csv)",
+        help="local results, read together: roots (ppo.py experiments, pomdp/, throughput*.csv) and tables "
+        "(popgym_curves.csv, pomdp_curves.csv, throughput*.csv)",
     )
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
     parser.add_argument("--tables", type=Path, help="folder for the CSV/Markdown tables (default: --out)")
@@ -114,6 +116,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.tables = args.tables or args.out
+    unknown = [
+        str(source) for source in args.source if source.suffix == ".csv" and not source.name.startswith(TABLE_PREFIXES)
+    ]
+    if unknown:
+        parser.error(
+            f"--source: expected results folders or tables named {', '.join(p + '*.csv' for p in TABLE_PREFIXES)}; "
+            f"got {', '.join(unknown)}"
+        )
     return args
 
 

@@ -4,7 +4,8 @@ Columns: env, base_env, difficulty, model, seed, step, return, mmer, one row per
 for FFM models the logged internals as ``ffm/...`` columns (``ffm/decay_time/00``, ``ffm/period/0``, ...;
 NaN for other models). Sources: ppo.py's Tune trial folders (local, the default), compact curve tables
 (``popgym_curves.csv``, the tidy columns that ``table`` writes, so that committed tables of finished runs
-plot beside live result folders), or wandb (offline run folders or a project through the public API, see
+plot beside live result folders; other tables among the sources, pomdp_*.csv and throughput*.csv, are
+other loaders'), or wandb (offline run folders or a project through the public API, see
 plotting.wandb_source); trial folders and wandb come as ``Run`` records and go through ``tidy``.
 """
 
@@ -28,12 +29,20 @@ def load_popgym(sources: Sequence[Path], wandb: str | None = None, group: str | 
     them, or of the wandb project / offline folder."""
     if wandb is not None:
         return tidy(wandb_runs(wandb, group), f"ppo.py runs in wandb {wandb}" + (f" (group {group})" if group else ""))
-    tables = [curve_table(Path(source)) for source in sources if Path(source).suffix == ".csv"]
+    tables = [curve_table(Path(source)) for source in sources if is_table(Path(source), "popgym_")]
     folders = [Path(source) for source in sources if Path(source).suffix != ".csv"]
     if folders:
         runs = (run for folder in folders for run in local_runs(folder))
         tables.append(tidy(runs, f"ppo.py results (result.json) under {', '.join(map(str, folders))}"))
     return merged(tables)
+
+
+TABLE_PREFIXES = ("popgym_", "pomdp_", "throughput")  # the tables a --source may name: each loader takes its own
+
+
+def is_table(source: Path, prefix: str) -> bool:
+    """Whether the source is a result table (.csv) whose name starts with ``prefix``."""
+    return source.suffix == ".csv" and source.name.startswith(prefix)
 
 
 def curve_table(path: Path) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 Each run of pomdp-baselines/ writes ``<root>/pomdp/<task>/<algo>-<memory>-seed<N>/`` with run.json
 ({"task", "algo", "memory", "seed", "config"}) and progress.csv (env_steps, iteration, eval_return, ...:
-one row per evaluation).
+one row per evaluation). ``table`` writes every evaluation as pomdp_curves.csv too, readable back as a
+source beside run folders, so that the committed tables of finished chunks plot with live runs.
 """
 
 import json
@@ -13,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from plotting.figure import panels, save
-from plotting.load import align_steps
+from plotting.load import align_steps, is_table
 from plotting.source import NoResultsError
 
 RUN_KEYS = ("task", "algo", "memory", "seed")
@@ -21,23 +22,34 @@ PROGRESS = ["env_steps", "iteration", "eval_return"]
 
 
 def load_pomdp(sources: Sequence[Path]) -> pd.DataFrame:
-    """Every run under the ``sources`` roots, one row per evaluation (task, algo, memory, seed, env_steps, ...)."""
+    """Every run under the ``sources`` roots and in the pomdp_*.csv curve tables among them, one row per
+    evaluation (task, algo, memory, seed, env_steps, ...); an evaluation found twice keeps its last row."""
     missing = [str(source) for source in sources if not source.exists()]
     if missing:
         raise NoResultsError(f"results source {', '.join(missing)} does not exist")
-    tables = []
-    for record in sorted(record for source in sources for record in source.rglob("run.json")):
+    tables = [curve_table(source) for source in sources if is_table(source, "pomdp_")]
+    folders = [source for source in sources if source.is_dir()]
+    for record in sorted(record for source in folders for record in source.rglob("run.json")):
         run = json.loads(record.read_text())
         progress = record.parent / "progress.csv"
         if not set(RUN_KEYS) <= run.keys() or not progress.is_file() or progress.stat().st_size == 0:
             continue
         tables.append(pd.read_csv(progress, usecols=PROGRESS).assign(**{key: run[key] for key in RUN_KEYS}))
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    if table.empty:
+    table = pd.concat([table[[*RUN_KEYS, *PROGRESS]] for table in tables], ignore_index=True) if tables else None
+    if table is None or table.empty:
         raise NoResultsError(
             f"no pomdp-baselines runs (run.json and progress.csv) under {', '.join(map(str, sources))}"
         )
-    return table[[*RUN_KEYS, *PROGRESS]]
+    return table.drop_duplicates([*RUN_KEYS, "env_steps"], keep="last").reset_index(drop=True)
+
+
+def curve_table(path: Path) -> pd.DataFrame:
+    """A compact curve table (the pomdp_curves.csv that ``write_tables`` writes)."""
+    table = pd.read_csv(path)
+    missing = sorted({*RUN_KEYS, *PROGRESS} - set(table.columns))
+    if missing:
+        raise NoResultsError(f"{path} is no pomdp curve table: it lacks the columns {missing}")
+    return table
 
 
 def final_returns(table: pd.DataFrame) -> pd.DataFrame:
@@ -45,11 +57,12 @@ def final_returns(table: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("env_steps").groupby(list(RUN_KEYS), as_index=False).last()
 
 
-def write_final_returns(table: pd.DataFrame, out: Path) -> Path:
-    """pomdp_final_return.csv in out: each run's last evaluation; returns its path."""
+def write_tables(table: pd.DataFrame, out: Path) -> list[Path]:
+    """In out: pomdp_final_return.csv (each run's last evaluation) and pomdp_curves.csv (every evaluation)."""
     out.mkdir(parents=True, exist_ok=True)
     final_returns(table).to_csv(out / "pomdp_final_return.csv", index=False)
-    return out / "pomdp_final_return.csv"
+    table.to_csv(out / "pomdp_curves.csv", index=False)
+    return [out / "pomdp_final_return.csv", out / "pomdp_curves.csv"]
 
 
 def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:

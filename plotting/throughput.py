@@ -7,6 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from plotting.figure import panels, save
+from plotting.load import is_table
 from plotting.source import NoResultsError
 from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
@@ -14,8 +15,9 @@ TIMES = ["p10_ms", "median_ms", "p90_ms"]
 
 
 def throughput_files(sources: Sequence[Path]) -> list[Path]:
-    """benchmark.py's tables under the ``sources`` roots: throughput*.csv, without the *_goals.csv ratio tables."""
-    found = (path for source in sources for path in source.rglob("throughput*.csv"))
+    """benchmark.py's tables among and under the ``sources``: throughput*.csv, without the *_goals.csv ratio tables."""
+    found = (path for source in sources for path in ([source] if source.is_file() else source.rglob("throughput*.csv")))
+    found = (path for path in found if is_table(path, "throughput"))
     return sorted(path for path in found if not path.stem.endswith("_goals"))
 
 

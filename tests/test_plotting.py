@@ -3,6 +3,7 @@ and table, the numbers behind them checked against hand computations, and clear 
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,40 @@ def test_curve_tables_plot_beside_live_trial_folders(source: Path, tmp_path: Pat
         load_popgym([tables / "popgym_mmer.csv"])
 
 
+def test_committed_tables_alone_rebuild_every_table(full_source: Path, tmp_path: Path) -> None:
+    """The tables that ``all`` writes (the chunks' committed CSVs) are sources in their own right: read back
+    without any run folder they give the same tables again, and a pomdp chunk plots beside live runs."""
+    first, again = tmp_path / "first", tmp_path / "again"
+    main(["all", "--source", str(full_source), "--out", str(tmp_path / "figures"), "--tables", str(first)])
+    tables = [first / "popgym_curves.csv", first / "pomdp_curves.csv", full_source / "throughput_cpu.csv"]
+    main(["all", "--source", *map(str, tables), "--out", str(tmp_path / "figures-again"), "--tables", str(again)])
+    for name in ("popgym_final_mmer.csv", "popgym_mmer.csv", "pomdp_final_return.csv", "pomdp_curves.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(again / name), pd.read_csv(first / name), check_like=True)
+    assert (tmp_path / "figures-again" / "pomdp.png").stat().st_size > 1000
+
+    live = tmp_path / "live"
+    shutil.copytree(
+        full_source / "pomdp" / "PendulumV" / "sac-ffm-seed0", live / "pomdp" / "PendulumV" / "sac-ffm-seed0"
+    )
+    chunk = load_pomdp([first / "pomdp_curves.csv"])
+    chunk = chunk[~((chunk["algo"] == "sac") & (chunk["memory"] == "ffm") & (chunk["seed"] == 0))]
+    chunk.to_csv(tmp_path / "pomdp_curves.csv", index=False)
+    together = load_pomdp([tmp_path / "pomdp_curves.csv", live])
+    key = ["task", "algo", "memory", "seed", "env_steps"]
+    pd.testing.assert_frame_equal(
+        together.sort_values(key).reset_index(drop=True),
+        load_pomdp([full_source]).sort_values(key).reset_index(drop=True),
+    )
+
+
+def test_a_csv_source_of_no_known_kind_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["all", "--source", str(tmp_path / "my_runs.csv")])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and "expected results folders or tables named popgym_*.csv" in error
+    assert "got " + str(tmp_path / "my_runs.csv") in error
+
+
 @pytest.mark.parametrize("figures", [["--help"], ["all"]])
 def test_plotting_needs_no_rl_stack(figures: list[str], full_source: Path, tmp_path: Path) -> None:
     """python -m plotting draws every figure from result files without importing ray, torch, popgym or models."""
@@ -236,6 +271,7 @@ def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pyte
         for suffix in ("png", "pdf"):
             assert (out / f"{name}.{suffix}").stat().st_size > 1000, name
     assert sorted(path.name for path in tables.iterdir()) == [
+        "pomdp_curves.csv",
         "pomdp_final_return.csv",
         "popgym_curves.csv",
         "popgym_final_mmer.csv",
