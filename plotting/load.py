@@ -1,6 +1,7 @@
 """One loader: any POPGym results source -> one tidy table.
 
-Columns: env, base_env, difficulty, model, seed, step, return, mmer, one row per training iteration, and
+Columns: env, base_env, difficulty, model, seed, step, return, mmer, wall_s (the trial's training seconds so
+far; NaN where a source lacks them), one row per training iteration, and
 for FFM models the logged internals as ``ffm/...`` columns (``ffm/decay_time/00``, ``ffm/period/0``, ...;
 NaN for other models). Sources: ppo.py's Tune trial folders (local, the default), compact curve tables
 (``popgym_curves.csv``, the tidy columns that ``table`` writes, so that committed tables of finished runs
@@ -16,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plotting.source import HISTORY_KEYS, NoResultsError, Run
+from plotting.source import HISTORY_KEYS, OPTIONAL_KEYS, NoResultsError, Run
 from plotting.wandb_source import wandb_runs
-from results_schema import INTERNALS, MODEL_KEY, RETURN, STEP, load_trial
+from results_schema import INTERNALS, MODEL_KEY, RETURN, STEP, WALL, load_trial
 
-COLUMNS = ["env", "base_env", "difficulty", "model", "seed", "step", "return", "mmer"]
+COLUMNS = ["env", "base_env", "difficulty", "model", "seed", "step", "return", "mmer", "wall_s"]
 DIFFICULTIES = ("Easy", "Medium", "Hard")
 
 
@@ -80,7 +81,8 @@ def merged(tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 def tidy_run(run: Run) -> pd.DataFrame:
     """One run's rows: the tidy columns, then its FFM internals (``env_runners/`` dropped from their names)."""
-    history = run.history.reindex(columns=[*HISTORY_KEYS, *sorted(c for c in run.history if c.startswith(INTERNALS))])
+    internals = sorted(column for column in run.history if column.startswith(INTERNALS))
+    history = run.history.reindex(columns=[*HISTORY_KEYS, *OPTIONAL_KEYS, *internals])
     base_env, difficulty = split_difficulty(run.config["env"])
     named = {
         "env": run.config["env"],
@@ -89,7 +91,7 @@ def tidy_run(run: Run) -> pd.DataFrame:
         "model": run.config[MODEL_KEY],
         "seed": int(run.config["seed"]),
     }
-    table = history.rename(columns={STEP: "step", RETURN: "return"} | internal_names(history.columns))
+    table = history.rename(columns={STEP: "step", RETURN: "return", WALL: "wall_s"} | internal_names(history.columns))
     return table.assign(**named)[COLUMNS + [c for c in table if c.startswith("ffm/")]]
 
 

@@ -15,9 +15,11 @@ CI = ("ci", 95)  # seaborn's bootstrapped 95% confidence interval of the mean
 
 
 def final_mmer(results: pd.DataFrame) -> pd.DataFrame:
-    """Each trial's final MMER (MMER is a running max: its last value is the trial's score)."""
-    columns = ["env", "model", "seed", "step", "mmer"]
-    return results[columns].sort_values("step").groupby(["env", "model", "seed"], as_index=False).last()
+    """Each trial's final MMER (MMER is a running max: its last value is the trial's score), with its env
+    steps, its training wall-clock seconds and their ratio (env steps per second, the trial's throughput)."""
+    columns = ["env", "model", "seed", "step", "mmer", "wall_s"]
+    final = results[columns].sort_values("step").groupby(["env", "model", "seed"], as_index=False).last()
+    return final.assign(steps_per_s=final["step"] / final["wall_s"])
 
 
 def final_mmer_table(results: pd.DataFrame) -> pd.DataFrame:

@@ -5,9 +5,10 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from results_schema import MMER, RETURN, STEP
+from results_schema import MMER, RETURN, STEP, WALL
 
 HISTORY_KEYS = (STEP, RETURN, MMER)  # besides the FFM internals, what a run's history must have
+OPTIONAL_KEYS = (WALL,)  # read where a run has them (NaN where not)
 
 
 class NoResultsError(RuntimeError):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from plotting.source import HISTORY_KEYS, NoResultsError, Run
+from plotting.source import HISTORY_KEYS, OPTIONAL_KEYS, NoResultsError, Run
 from results_schema import INTERNALS
 
 HEADER = b":W&B\xe1\xbe\x00"
@@ -87,7 +87,7 @@ def log_records(path: Path) -> Iterator[bytes]:
 
 def wanted(key: str) -> bool:
     """The history keys the tidy table reads."""
-    return key in HISTORY_KEYS or key.startswith(INTERNALS)
+    return key in HISTORY_KEYS or key in OPTIONAL_KEYS or key.startswith(INTERNALS)
 
 
 def online_runs(project: str, group: str | None = None) -> Iterator[Run]:
