@@ -2,7 +2,7 @@
 
 Figures (PNG and PDF in --out) and tables:
   table             popgym_mmer.csv / .md: mean final MMER per model and env; popgym_final_mmer.csv per trial;
-                    popgym_curves.csv: every iteration's tidy columns, readable back as a --source
+                    popgym_curves.csv: every iteration (FFM's internals too), readable back as a --source
   summary           figure 1: FFM's MMER relative to every other model per env, mean MMER per model
   curves            figure 2: MMER learning curves per env (without the ablations unless --models names them)
   ablations         figure 3: mean MMER of RayFFM and each ablation

@@ -7,7 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from plotting.figure import panels, save
-from plotting.load import COLUMNS, align_steps
+from plotting.load import align_steps
 from plotting.source import NoResultsError
 from results_schema import FFM, FFM_ABLATIONS
 
@@ -38,15 +38,15 @@ def memory_gaps(results: pd.DataFrame, baseline: str = "BasicMLP") -> pd.DataFra
 
 def write_table(results: pd.DataFrame, out: Path) -> pd.DataFrame:
     """popgym_mmer.csv (env, model, mmer_mean, mmer_std, seeds) and .md (models x envs),
-    popgym_final_mmer.csv (each trial's final step and MMER) and popgym_curves.csv (every iteration's
-    tidy columns, without the FFM internals: what the curves need, readable back as a --source)."""
+    popgym_final_mmer.csv (each trial's final step, MMER and wall time) and popgym_curves.csv (the whole
+    tidy table, FFM internals included: what every POPGym figure needs, readable back as a --source)."""
     table = final_mmer_table(results)
     wide = table.pivot(index="model", columns="env", values="mmer_mean")
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "popgym_mmer.csv", index=False)
     (out / "popgym_mmer.md").write_text(wide.to_markdown(floatfmt=".3f") + "\n")
     final_mmer(results).to_csv(out / "popgym_final_mmer.csv", index=False)
-    results[COLUMNS].to_csv(out / "popgym_curves.csv", index=False, float_format="%.6g")
+    results.to_csv(out / "popgym_curves.csv", index=False, float_format="%.6g")
     return wide
 
 

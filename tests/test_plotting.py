@@ -229,7 +229,8 @@ def test_committed_tables_alone_rebuild_every_table(full_source: Path, tmp_path:
         pd.testing.assert_frame_equal(
             pd.read_csv(again / name), pd.read_csv(first / name), check_like=True, check_dtype=False
         )
-    assert (tmp_path / "figures-again" / "pomdp.png").stat().st_size > 1000
+    for name in FIGURE_FILES:
+        assert (tmp_path / "figures-again" / f"{name}.png").stat().st_size > 1000, name
 
     live = tmp_path / "live"
     shutil.copytree(
