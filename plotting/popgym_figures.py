@@ -23,9 +23,13 @@ def final_mmer(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def final_mmer_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean (and std over seeds) of each trial's final MMER, per model and env."""
-    table = final_mmer(results).groupby(["env", "model"])["mmer"].agg(["mean", "std", "count"]).reset_index()
-    return table.rename(columns={"mean": "mmer_mean", "std": "mmer_std", "count": "seeds"})
+    """Mean (and std over seeds) of each trial's final MMER, per model and env, and the trials' mean env
+    steps per second (the throughput that the compute estimates scale from)."""
+    grouped = final_mmer(results).groupby(["env", "model"])
+    table = grouped["mmer"].agg(["mean", "std", "count"]).join(grouped["steps_per_s"].mean()).reset_index()
+    return table.rename(
+        columns={"mean": "mmer_mean", "std": "mmer_std", "count": "seeds", "steps_per_s": "steps_per_s_mean"}
+    )
 
 
 def memory_gaps(results: pd.DataFrame, baseline: str = "BasicMLP") -> pd.DataFrame:
@@ -37,7 +41,7 @@ def memory_gaps(results: pd.DataFrame, baseline: str = "BasicMLP") -> pd.DataFra
 
 
 def write_table(results: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """popgym_mmer.csv (env, model, mmer_mean, mmer_std, seeds) and .md (models x envs),
+    """popgym_mmer.csv (env, model, mmer_mean, mmer_std, seeds, steps_per_s_mean) and .md (models x envs),
     popgym_final_mmer.csv (each trial's final step, MMER and wall time) and popgym_curves.csv (the whole
     tidy table, FFM internals included: what every POPGym figure needs, readable back as a --source)."""
     table = final_mmer_table(results)

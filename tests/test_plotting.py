@@ -193,6 +193,7 @@ def test_table_and_curves_are_written(source: Path, tmp_path: Path) -> None:
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "mmer_mean"] == pytest.approx((0.2 + 0.4) / 2)
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "mmer_std"] == pytest.approx(math.sqrt(0.02))
     assert table.loc[("RepeatPreviousEasy", "RayFFM"), "seeds"] == 2
+    assert table.loc[("RepeatPreviousEasy", "RayFFM"), "steps_per_s_mean"] == pytest.approx(300 / 2.0)  # 3 iterations
     assert table.loc[("RepeatPreviousEasy", "BasicMLP"), "mmer_mean"] == pytest.approx(-0.45)
     assert table.loc[("StatelessCartPoleHard", "RayFFM"), "mmer_mean"] == pytest.approx(0.3)
     assert "| RayFFM" in (out / "popgym_mmer.md").read_text()
