@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from plotting.interpretability import interpretability
-from plotting.load import TABLE_PREFIXES, load_popgym
+from plotting.load import TABLE_PREFIXES, is_table, load_popgym
 from plotting.pomdp import load_pomdp, pomdp_figure, write_tables
 from plotting.popgym_figures import ablations, learning_curves, memory_gaps, mmer_summary, write_table
 from plotting.source import NoResultsError
@@ -117,7 +117,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.tables = args.tables or args.out
     unknown = [
-        str(source) for source in args.source if source.suffix == ".csv" and not source.name.startswith(TABLE_PREFIXES)
+        str(source) for source in args.source if source.suffix == ".csv" and not is_table(source, TABLE_PREFIXES)
     ]
     if unknown:
         parser.error(

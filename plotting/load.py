@@ -41,19 +41,25 @@ def load_popgym(sources: Sequence[Path], wandb: str | None = None, group: str | 
 TABLE_PREFIXES = ("popgym_", "pomdp_", "throughput")  # the tables a --source may name: each loader takes its own
 
 
-def is_table(source: Path, prefix: str) -> bool:
-    """Whether the source is a result table (.csv) whose name starts with ``prefix``."""
+def is_table(source: Path, prefix: str | tuple[str, ...]) -> bool:
+    """Whether the source is a result table (.csv) whose name starts with ``prefix`` (or one of them)."""
     return source.suffix == ".csv" and source.name.startswith(prefix)
+
+
+def read_table(path: Path, columns: Iterable[str], kind: str) -> pd.DataFrame:
+    """A result table read back; NoResultsError if it is missing or lacks any of ``columns``."""
+    if not path.exists():
+        raise NoResultsError(f"results source {path} does not exist")
+    table = pd.read_csv(path)
+    missing = sorted(set(columns) - set(table.columns))
+    if missing:
+        raise NoResultsError(f"{path} is no {kind}: it lacks the columns {missing}")
+    return table
 
 
 def curve_table(path: Path) -> pd.DataFrame:
     """A compact curve table (the popgym_curves.csv that ``table`` writes) as tidy rows."""
-    if not path.exists():
-        raise NoResultsError(f"results source {path} does not exist")
-    table = pd.read_csv(path)
-    missing = sorted(set(COLUMNS) - set(table.columns))
-    if missing:
-        raise NoResultsError(f"{path} is no curve table: it lacks the columns {missing}")
+    table = read_table(path, COLUMNS, "curve table")
     return table.assign(difficulty=table["difficulty"].fillna(""))  # names without a level: ''
 
 

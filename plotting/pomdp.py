@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from plotting.figure import panels, save
-from plotting.load import align_steps, is_table
+from plotting.load import align_steps, is_table, read_table
 from plotting.source import NoResultsError
 
 RUN_KEYS = ("task", "algo", "memory", "seed")
@@ -27,7 +27,11 @@ def load_pomdp(sources: Sequence[Path]) -> pd.DataFrame:
     missing = [str(source) for source in sources if not source.exists()]
     if missing:
         raise NoResultsError(f"results source {', '.join(missing)} does not exist")
-    tables = [curve_table(source) for source in sources if is_table(source, "pomdp_")]
+    tables = [
+        read_table(source, [*RUN_KEYS, *PROGRESS], "pomdp curve table")
+        for source in sources
+        if is_table(source, "pomdp_")
+    ]
     folders = [source for source in sources if source.is_dir()]
     for record in sorted(record for source in folders for record in source.rglob("run.json")):
         run = json.loads(record.read_text())
@@ -35,21 +39,12 @@ def load_pomdp(sources: Sequence[Path]) -> pd.DataFrame:
         if not set(RUN_KEYS) <= run.keys() or not progress.is_file() or progress.stat().st_size == 0:
             continue
         tables.append(pd.read_csv(progress, usecols=PROGRESS).assign(**{key: run[key] for key in RUN_KEYS}))
-    table = pd.concat([table[[*RUN_KEYS, *PROGRESS]] for table in tables], ignore_index=True) if tables else None
+    table = pd.concat([part[[*RUN_KEYS, *PROGRESS]] for part in tables], ignore_index=True) if tables else None
     if table is None or table.empty:
         raise NoResultsError(
             f"no pomdp-baselines runs (run.json and progress.csv) under {', '.join(map(str, sources))}"
         )
     return table.drop_duplicates([*RUN_KEYS, "env_steps"], keep="last").reset_index(drop=True)
-
-
-def curve_table(path: Path) -> pd.DataFrame:
-    """A compact curve table (the pomdp_curves.csv that ``write_tables`` writes)."""
-    table = pd.read_csv(path)
-    missing = sorted({*RUN_KEYS, *PROGRESS} - set(table.columns))
-    if missing:
-        raise NoResultsError(f"{path} is no pomdp curve table: it lacks the columns {missing}")
-    return table
 
 
 def final_returns(table: pd.DataFrame) -> pd.DataFrame:
