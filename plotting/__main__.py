@@ -7,8 +7,9 @@ Figures (PNG and PDF in --out) and tables:
   curves            figure 2: MMER learning curves per env (without the ablations unless --models names them)
   ablations         figure 3: mean MMER of RayFFM and each ablation
   throughput        figure 4: train time, inference latency, peak memory, parameters (benchmark.py's CSV)
-  pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3 (+ pomdp_final_return.csv,
-                    and pomdp_curves.csv: every evaluation, readable back as a --source)
+  pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3 (+ pomdp_return.csv / .md:
+                    mean and std over seeds; pomdp_final_return.csv per run; pomdp_curves.csv: every evaluation,
+                    readable back as a --source)
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
 POPGym results come from ppo.py's trial folders under --source (and curve tables given there), or from wandb

@@ -1,9 +1,11 @@
 """Figure 5: pomdp-baselines' evaluation returns, GRU vs FFM with SAC and TD3, per task.
 
 Each run of pomdp-baselines/ writes ``<root>/pomdp/<task>/<algo>-<memory>-seed<N>/`` with run.json
-({"task", "algo", "memory", "seed", "config"}) and progress.csv (env_steps, iteration, eval_return, ...:
-one row per evaluation). ``table`` writes every evaluation as pomdp_curves.csv too, readable back as a
-source beside run folders, so that the committed tables of finished chunks plot with live runs.
+({"task", "algo", "memory", "seed", "config"}) and progress.csv (env_steps, iteration, eval_return, ...,
+wall_s: one row per evaluation). The tables: pomdp_return.csv / .md (mean and std over seeds per task,
+algorithm and memory), pomdp_final_return.csv (each run's last evaluation) and pomdp_curves.csv (every
+evaluation, readable back as a source beside run folders, so that the committed tables of finished chunks
+plot with live runs).
 """
 
 import json
@@ -18,7 +20,7 @@ from plotting.load import align_steps, is_table, read_table
 from plotting.source import NoResultsError
 
 RUN_KEYS = ("task", "algo", "memory", "seed")
-PROGRESS = ["env_steps", "iteration", "eval_return"]
+PROGRESS = ["env_steps", "iteration", "eval_return", "wall_s"]  # wall_s: the run's seconds so far
 
 
 def load_pomdp(sources: Sequence[Path]) -> pd.DataFrame:
@@ -48,16 +50,33 @@ def load_pomdp(sources: Sequence[Path]) -> pd.DataFrame:
 
 
 def final_returns(table: pd.DataFrame) -> pd.DataFrame:
-    """Each run's last evaluation: task, algo, memory, seed, env_steps, iteration, eval_return."""
+    """Each run's last evaluation: task, algo, memory, seed, env_steps, iteration, eval_return, wall_s."""
     return table.sort_values("env_steps").groupby(list(RUN_KEYS), as_index=False).last()
 
 
+def return_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per task, algo and memory: the final return's mean and std over seeds, the seeds, the env steps the
+    runs ended at (the smallest) and their mean wall seconds (the compute a run took)."""
+    grouped = final_returns(table).groupby(["task", "algo", "memory"])
+    summary = grouped["eval_return"].agg(["mean", "std", "count"]).join(grouped["env_steps"].min())
+    summary = summary.join(grouped["wall_s"].mean()).reset_index()
+    return summary.rename(
+        columns={"mean": "return_mean", "std": "return_std", "count": "seeds", "wall_s": "wall_s_mean"}
+    )
+
+
 def write_tables(table: pd.DataFrame, out: Path) -> list[Path]:
-    """In out: pomdp_final_return.csv (each run's last evaluation) and pomdp_curves.csv (every evaluation)."""
+    """In out: pomdp_return.csv and .md (mean and std over seeds), pomdp_final_return.csv (each run's last
+    evaluation) and pomdp_curves.csv (every evaluation)."""
     out.mkdir(parents=True, exist_ok=True)
+    summary = return_table(table)
+    summary.to_csv(out / "pomdp_return.csv", index=False)
+    (out / "pomdp_return.md").write_text(summary.to_markdown(index=False, floatfmt=".1f") + "\n")
     final_returns(table).to_csv(out / "pomdp_final_return.csv", index=False)
     table.to_csv(out / "pomdp_curves.csv", index=False)
-    return [out / "pomdp_final_return.csv", out / "pomdp_curves.csv"]
+    return [
+        out / name for name in ("pomdp_return.csv", "pomdp_return.md", "pomdp_final_return.csv", "pomdp_curves.csv")
+    ]
 
 
 def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:

@@ -4,6 +4,7 @@ and table, the numbers behind them checked against hand computations, and clear 
 import json
 import math
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,7 @@ def full_source(source: Path) -> Path:
                 (run / "run.json").write_text(json.dumps(record))
                 final = -100.0 * seed - (50.0 if memory == "gru" else 0.0) - (10.0 if algo == "td3" else 0.0)
                 progress = {"env_steps": [1000, 2000], "iteration": [1, 2], "eval_return": [-1000.0, final]}
+                progress |= {"wall_s": [100.0 + seed, 200.0 + 10 * seed]}
                 pd.DataFrame(progress | {"eval_length": [200, 200]}).to_csv(run / "progress.csv", index=False)
     return source
 
@@ -277,6 +279,8 @@ def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pyte
     assert sorted(path.name for path in tables.iterdir()) == [
         "pomdp_curves.csv",
         "pomdp_final_return.csv",
+        "pomdp_return.csv",
+        "pomdp_return.md",
         "popgym_curves.csv",
         "popgym_final_mmer.csv",
         "popgym_mmer.csv",
@@ -290,6 +294,18 @@ def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pyte
     returns = pd.read_csv(tables / "pomdp_final_return.csv").set_index(["task", "algo", "memory", "seed"])
     assert len(returns) == 8 and returns.loc[("PendulumV", "td3", "gru", 1), "eval_return"] == -160.0
     assert (returns["env_steps"] == 2000).all()
+    summary = pd.read_csv(tables / "pomdp_return.csv").set_index(["task", "algo", "memory"])
+    td3_gru = [-60.0, -160.0]  # the fixture's final returns of seeds 0 and 1
+    assert summary.loc[("PendulumV", "td3", "gru")].to_dict() == pytest.approx(
+        {
+            "return_mean": -110.0,
+            "return_std": statistics.stdev(td3_gru),
+            "seeds": 2,
+            "env_steps": 2000,
+            "wall_s_mean": 205.0,
+        }
+    )
+    assert "| PendulumV | td3    | gru      |        -110.0 |" in (tables / "pomdp_return.md").read_text()
     printed = capsys.readouterr()
     assert printed.err == "" and "Final MMER minus BasicMLP's" in printed.out
 
