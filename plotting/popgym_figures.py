@@ -87,12 +87,12 @@ def mmer_summary(results: pd.DataFrame, out: Path) -> Path:
     figure, (left, right) = panels(2, width=6.5, height=max(3.6, 0.35 * max(len(envs), len(order))))
     left.set_xscale("symlog", linthresh=0.1)
     sns.boxplot(data=relative, x="relative", y="env", order=envs, color="lightgray", fliersize=0, ax=left)
-    sns.stripplot(data=relative, x="relative", y="env", order=envs, hue="model", size=4, ax=left)
+    sns.stripplot(data=relative, x="relative", y="env", order=envs, hue="model", size=4, jitter=False, ax=left)
     left.axvline(0, color="black", linewidth=0.8)
     left.set(title=f"{FFM} relative to each model", xlabel=f"({FFM} - model) / |model|, final MMER", ylabel="")
     sns.move_legend(left, "upper left", bbox_to_anchor=(1, 1), fontsize="small", title="model")
     sns.barplot(data=final, x="mmer", y="model", order=order, errorbar=CI, seed=0, ax=right)
-    right.set(title="Mean final MMER over envs and seeds (95% CI)", xlabel="MMER (POPGym: in [-1, 1])", ylabel="")
+    right.set(title="Mean final MMER, envs x seeds (95% CI)", xlabel="MMER (POPGym: in [-1, 1])", ylabel="")
     return save(figure, out, "mmer_summary")
 
 

@@ -276,6 +276,22 @@ def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pyte
     for name in FIGURE_FILES:
         for suffix in ("png", "pdf"):
             assert (out / f"{name}.{suffix}").stat().st_size > 1000, name
+    again = tmp_path / "again"  # the same results draw the same figures (committed PNGs change only with results)
+    main(
+        [
+            "summary",
+            "curves",
+            "ablations",
+            "--source",
+            str(full_source),
+            "--out",
+            str(again),
+            "--tables",
+            str(tmp_path / "t2"),
+        ]
+    )
+    for name in FIGURE_FILES[:3]:
+        assert (again / f"{name}.png").read_bytes() == (out / f"{name}.png").read_bytes(), name
     assert sorted(path.name for path in tables.iterdir()) == [
         "pomdp_curves.csv",
         "pomdp_final_return.csv",
