@@ -104,7 +104,7 @@ def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:
             hue="memory",
             errorbar=("ci", 95),
             seed=0,
-            dodge=0.3,
+            dodge=0.3 if final["memory"].nunique() > 1 else False,  # seaborn divides by zero dodging one hue
             linestyle="none",
             capsize=0.1,
             ax=final_axis,

@@ -250,6 +250,14 @@ def test_committed_tables_alone_rebuild_every_table(full_source: Path, tmp_path:
     )
 
 
+def test_pomdp_runs_of_one_memory_are_drawn(full_source: Path, tmp_path: Path) -> None:
+    """A chunk's first finished runs may all be of one memory (GRU only): the figure and tables still come."""
+    runs = [full_source / "pomdp" / "PendulumV" / f"td3-gru-seed{seed}" for seed in (0, 1)]
+    main(["pomdp", "--source", *map(str, runs), "--out", str(tmp_path)])
+    assert (tmp_path / "pomdp.png").stat().st_size > 1000
+    assert set(pd.read_csv(tmp_path / "pomdp_final_return.csv")["memory"]) == {"gru"}
+
+
 def test_a_csv_source_of_no_known_kind_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["all", "--source", str(tmp_path / "my_runs.csv")])
