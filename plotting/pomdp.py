@@ -54,10 +54,11 @@ def final_returns(table: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("env_steps").groupby(list(RUN_KEYS), as_index=False).last()
 
 
-def return_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Per task, algo and memory: the final return's mean and std over seeds, the seeds, the env steps the
-    runs ended at (the smallest) and their mean wall seconds (the compute a run took)."""
-    grouped = final_returns(table).groupby(["task", "algo", "memory"])
+def return_table(final: pd.DataFrame) -> pd.DataFrame:
+    """From each run's last evaluation (``final_returns``), per task, algo and memory: the final return's
+    mean and std over seeds, the seeds, the env steps the runs ended at (the smallest) and their mean wall
+    seconds (the compute a run took)."""
+    grouped = final.groupby(["task", "algo", "memory"])
     summary = grouped["eval_return"].agg(["mean", "std", "count"]).join(grouped["env_steps"].min())
     summary = summary.join(grouped["wall_s"].mean()).reset_index()
     return summary.rename(
@@ -69,10 +70,11 @@ def write_tables(table: pd.DataFrame, out: Path) -> list[Path]:
     """In out: pomdp_return.csv and .md (mean and std over seeds), pomdp_final_return.csv (each run's last
     evaluation) and pomdp_curves.csv (every evaluation)."""
     out.mkdir(parents=True, exist_ok=True)
-    summary = return_table(table)
+    final = final_returns(table)
+    summary = return_table(final)
     summary.to_csv(out / "pomdp_return.csv", index=False)
     (out / "pomdp_return.md").write_text(summary.to_markdown(index=False, floatfmt=".1f") + "\n")
-    final_returns(table).to_csv(out / "pomdp_final_return.csv", index=False)
+    final.to_csv(out / "pomdp_final_return.csv", index=False)
     table.to_csv(out / "pomdp_curves.csv", index=False)
     return [
         out / name for name in ("pomdp_return.csv", "pomdp_return.md", "pomdp_final_return.csv", "pomdp_curves.csv")
@@ -97,14 +99,15 @@ def pomdp_figure(table: pd.DataFrame, out: Path) -> Path:
             ax=curve_axis,
         )
         curve_axis.set(title=f"{task}: evaluation return (mean ± sd)", xlabel="env steps", ylabel="return")
+        task_final = final[final["task"] == task]
         sns.pointplot(
-            data=final[final["task"] == task],
+            data=task_final,
             x="algo",
             y="eval_return",
             hue="memory",
             errorbar=("ci", 95),
             seed=0,
-            dodge=0.3 if final["memory"].nunique() > 1 else False,  # seaborn divides by zero dodging one hue
+            dodge=0.3 if task_final["memory"].nunique() > 1 else False,  # seaborn divides by zero dodging one hue
             linestyle="none",
             capsize=0.1,
             ax=final_axis,

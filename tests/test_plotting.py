@@ -251,11 +251,22 @@ def test_committed_tables_alone_rebuild_every_table(full_source: Path, tmp_path:
 
 
 def test_pomdp_runs_of_one_memory_are_drawn(full_source: Path, tmp_path: Path) -> None:
-    """A chunk's first finished runs may all be of one memory (GRU only): the figure and tables still come."""
+    """A chunk's first finished runs may all be of one memory (GRU only), beside a task with both: the figure
+    and tables still come."""
     runs = [full_source / "pomdp" / "PendulumV" / f"td3-gru-seed{seed}" for seed in (0, 1)]
-    main(["pomdp", "--source", *map(str, runs), "--out", str(tmp_path)])
-    assert (tmp_path / "pomdp.png").stat().st_size > 1000
-    assert set(pd.read_csv(tmp_path / "pomdp_final_return.csv")["memory"]) == {"gru"}
+    other_task = tmp_path / "runs" / "pomdp" / "PendulumP"
+    for memory in ("gru", "ffm"):
+        run = shutil.copytree(full_source / "pomdp" / "PendulumV" / f"sac-{memory}-seed0", other_task / memory)
+        record = json.loads((run / "run.json").read_text()) | {"task": "PendulumP"}
+        (run / "run.json").write_text(json.dumps(record))
+    out = tmp_path / "figures"
+    main(["pomdp", "--source", *map(str, runs), str(other_task), "--out", str(out)])
+    assert (out / "pomdp.png").stat().st_size > 1000
+    final = pd.read_csv(out / "pomdp_final_return.csv")
+    assert final.groupby("task")["memory"].unique().map(sorted).to_dict() == {
+        "PendulumP": ["ffm", "gru"],
+        "PendulumV": ["gru"],
+    }
 
 
 def test_a_csv_source_of_no_known_kind_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
