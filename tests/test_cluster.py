@@ -84,6 +84,16 @@ def pids(trial: Path) -> list[int]:
     return [row["pid"] for row in results(trial)]
 
 
+def first_pid(trial: Path) -> int | None:
+    """The process that reported the trial's first iteration, once Tune has written that line whole (else None).
+
+    Read once per poll: result.json is written while we read it, so two reads can disagree.
+    """
+    path = trial / "result.json"
+    first_line, newline, _ = (path.read_text() if path.exists() else "").partition("\n")
+    return json.loads(first_line)["pid"] if newline else None
+
+
 def check_shipped_code(address: str, nodes: dict[str, Path]) -> None:
     """With ppo.py's runtime environment, each node imports the copy Ray unpacked in its own folder."""
     import ray
@@ -134,8 +144,8 @@ def test_grid_spreads_over_two_nodes_survives_a_node_kill_and_resumes(monkeypatc
         deadline = time.monotonic() + 300
         while True:
             assert driver.poll() is None and time.monotonic() < deadline, "no trial ran on the second node in time"
-            started = [trial for trial in trials if (trial / "result.json").exists() and pids(trial)]
-            placed = {node_of(pids(trial)[0], nodes): trial for trial in started}
+            first_pids = {trial: first_pid(trial) for trial in trials}
+            placed = {node_of(pid, nodes): trial for trial, pid in first_pids.items() if pid is not None}
             killed = placed.get("worker")
             if len(placed) == 2 and list(killed.glob("checkpoint_*")):
                 break
