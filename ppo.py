@@ -291,6 +291,8 @@ def build_config(settings: Settings):
     """The PPO AlgorithmConfig shared by every trial (env, model and seed are filled in per trial)."""
     from ray.rllib.algorithms.ppo import PPOConfig
 
+    from models.learner import TrimmedPPOTorchLearner
+
     return (
         PPOConfig()
         .env_runners(
@@ -300,7 +302,8 @@ def build_config(settings: Settings):
             # the authors' ppo.py: whole episodes (their RLlib's truncate_episodes shrank the time dimension)
             batch_mode="complete_episodes",
         )
-        .learners(num_learners=0, num_gpus_per_learner=settings.gpu)
+        # the learner works on each minibatch up to its longest sequence, as RLlib 2.0 padded it
+        .learners(num_learners=0, num_gpus_per_learner=settings.gpu, learner_class=TrimmedPPOTorchLearner)
         .training(
             gamma=0.99,
             vf_loss_coeff=1.0,
