@@ -41,7 +41,37 @@ THROUGHPUT_COLUMNS = [
     "params",
     "allocator",
 ]
-PROCESS_BASELINE = "process-baseline"  # the row of a process without a model (its peak memory)
+PROCESS_BASELINE = "process-baseline"
+
+# benchmark_ppo.py's throughput_ppo_cpu.csv: one row per settings label, model, env and learner
+PPO_THROUGHPUT_KEY = ["label", "model", "env", "learner"]
+PPO_THROUGHPUT_COLUMNS = [
+    *PPO_THROUGHPUT_KEY,
+    "bptt_cutoff",
+    "runners",
+    "envs_per_runner",
+    "train_batch",
+    "minibatch",
+    "epochs",
+    "epochs_timed",
+    "env_steps_per_iteration",
+    "sampling_s",
+    "learner_s",
+    "other_s",
+    "env_steps_per_s",
+    "minibatches_per_iteration",
+    "minibatch_sequences",
+    "minibatch_time_steps",
+    "loss_rows_per_valid_step",
+    "update_ms",
+    "plain_update_ms",
+    "sampling_limit_steps_per_s",
+    "torch_threads",
+    "cpus",
+    "machine",
+    "date",
+    "commit",
+]  # the row of a process without a model (its peak memory)
 
 
 def load_trial(trial_dir: Path) -> pd.DataFrame:

@@ -2,14 +2,10 @@
 
 from typing import Any
 
-import torch
 import tree
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
 
-# the learner's metrics, summed over an iteration's minibatches: rows [B, T] the loss saw, and the valid
-# env steps among them (their ratio is 1.0 without padding)
-LOSS_ROWS, LOSS_VALID_STEPS = "loss_rows", "loss_valid_steps"
 # the columns of a stateful module's train batch without a time axis
 NO_TIME_AXIS = (Columns.STATE_IN, Columns.SEQ_LENS)
 
@@ -40,13 +36,8 @@ def trim_to_longest_sequence(batch: dict[str, Any]) -> dict[str, Any]:
 class TrimmedPPOTorchLearner(PPOTorchLearner):
     """RLlib's PPOTorchLearner whose forward, loss and backward run on each minibatch trimmed to its
     longest sequence (``trim_to_longest_sequence``): the same env steps, minibatches, epochs and masked
-    loss, without the learner's work on padding. Logs the rows the loss saw and the valid env steps."""
+    loss, without the learner's work on padding."""
 
     def _update(self, batch: dict[str, Any], **kwargs) -> tuple[Any, Any, Any]:
-        batch = {module_id: trim_to_longest_sequence(module_batch) for module_id, module_batch in batch.items()}
-        for module_id, module_batch in batch.items():
-            mask = module_batch.get(Columns.LOSS_MASK)
-            if mask is not None:
-                self.metrics.log_value((module_id, LOSS_ROWS), mask.numel(), reduce="sum")
-                self.metrics.log_value((module_id, LOSS_VALID_STEPS), int(torch.count_nonzero(mask)), reduce="sum")
-        return super()._update(batch, **kwargs)
+        trimmed = {module_id: trim_to_longest_sequence(module_batch) for module_id, module_batch in batch.items()}
+        return super()._update(trimmed, **kwargs)

@@ -131,22 +131,21 @@ def test_trimmed_minibatch_has_the_padded_loss_and_gradients(name: str, config) 
 
 
 def test_the_update_runs_on_the_trimmed_minibatch(config, monkeypatch) -> None:
-    """The learner's per-minibatch update hands RLlib's update the trimmed minibatch and counts its rows."""
+    """The learner's per-minibatch update hands RLlib's PPO update the trimmed minibatch."""
     algorithm = config.rl_module(rl_module_spec=module_spec("RayFFM")).build_algo()
     try:
         learner = algorithm.learner_group._learner
         batch = padded_train_batch(algorithm)
         seen = []
-        monkeypatch.setattr(
-            PPOTorchLearner,
-            "_update",
-            lambda self, batch, **kwargs: seen.append(batch["default_policy"]) or (None,) * 3,
-        )
+
+        def rllib_update(self, batch: dict, **kwargs) -> tuple:
+            seen.append(batch["default_policy"])
+            return None, None, None
+
+        monkeypatch.setattr(PPOTorchLearner, "_update", rllib_update)
         short = [row for row, length in enumerate(batch[Columns.SEQ_LENS].tolist()) if length < MAX_SEQ_LEN]
         learner._update({"default_policy": select(batch, short)})
         assert seen[0][Columns.LOSS_MASK].shape == (len(short), 6)
-        metrics = learner.metrics.reduce()["default_policy"]
-        assert metrics["loss_rows"].peek() == len(short) * 6
-        assert metrics["loss_valid_steps"].peek() == int(batch[Columns.LOSS_MASK][short].sum())
+        assert seen[0][Columns.OBS][0].shape == (len(short), 6)
     finally:
         algorithm.stop()
