@@ -8,7 +8,8 @@ the paper's) runs ``--warmup`` untimed and ``--iterations`` timed iterations in 
                    minibatch updates are scaled to all epochs (their cost is the same every epoch)
   env_steps_per_s  env steps of the iteration / (sampling_s + learner_s + the rest of the iteration)
   loss_rows_per_valid_step  rows [B, T] the PPO loss saw per valid env step (1: no padding)
-and the limits, timed in this process without RLlib, on the same shapes:
+with as many torch threads as a ppo.py trial gets (its CPUs: 1 with --workers 0); and the limits, timed
+in this process without RLlib, on the same shapes:
   sampling_limit_steps_per_s  popgym's envs (as ppo.make_env) stepped in a Python loop with the model's
                    single-step forward and action sampling, as many envs as an env runner holds
   update_ms / plain_update_ms  RLlib's mean minibatch update against a plain-torch one on a minibatch of
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 import tree
+from ray.rllib.algorithms.ppo import PPO
 from ray.rllib.algorithms.ppo import ppo as rllib_ppo
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
@@ -100,6 +102,8 @@ def time_ppo(settings: ppo.Settings, model: str, env: str, warmup: int, iteratio
     timed_epochs = min(epochs_timed or epochs, epochs)
     learner_class = MinibatchTimer if padded else TrimmedMinibatchTimer
     config = config.learners(learner_class=learner_class).training(num_epochs=timed_epochs)
+    # the torch threads of a ppo.py trial (ppo.TorchThreads): the CPUs Tune gives the trial process
+    torch.set_num_threads(int(PPO.default_resource_request(config).bundles[0]["CPU"]))
     sampling = rllib_ppo.synchronous_parallel_sample = Stopwatch(rllib_ppo.synchronous_parallel_sample)
     try:
         algorithm = config.rl_module(rl_module_spec=module_spec(model)).build_algo()

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from models import FFM_MODELS, MODELS, parse_names
 from models.callbacks import PER_UNIT, PREFIX, FFMInternalsCallback
-from results_schema import MMER, MODEL_KEY, RETURN_MEAN, STEP
+from results_schema import MMER, MODEL_KEY, RETURN_MEAN, STEP, THREADS
 
 REPO = Path(__file__).resolve().parent
 ENV_GROUPS = ("ALL", "DIAGNOSTIC", "CONTROL", "NOISY", "GAME", "NAVIGATION")
@@ -283,6 +283,44 @@ class MMERCallback(RLlibCallback):
         result[MMER] = math.nan if best is None else best
 
 
+class TorchThreads(RLlibCallback):
+    """Each trial process and env runner computes on as many torch threads as Ray gave it CPUs.
+
+    Ray sets OMP_NUM_THREADS to a worker's CPUs only after torch has read it, so without this every
+    trial and env runner would run a thread per core of its node: two 1-CPU trials on 2 cores, or 64 on
+    a 64-core node, each spinning on every core. Every result records the threads (``torch_threads``:
+    the trial's; ``env_runners/torch_threads``: the most of any env runner's).
+    """
+
+    def on_algorithm_init(self, *, algorithm, **kwargs) -> None:
+        use_assigned_cpus()
+
+    def on_environment_created(self, *, env_runner, **kwargs) -> None:
+        use_assigned_cpus()
+
+    def on_sample_end(self, *, metrics_logger=None, **kwargs) -> None:
+        import torch
+
+        if metrics_logger is not None:
+            metrics_logger.log_value(THREADS, torch.get_num_threads(), reduce="max")
+
+    def on_train_result(self, *, result: dict, **kwargs) -> None:
+        import torch
+
+        result[THREADS] = torch.get_num_threads()
+
+
+def use_assigned_cpus() -> None:
+    """torch's intra-op threads = the CPUs Ray assigned this worker (nothing outside a Ray worker)."""
+    import ray
+    import torch
+
+    if not ray.is_initialized() or ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
+        return
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU") or 1
+    torch.set_num_threads(max(int(cpus), 1))
+
+
 def _finite_or(value: float | None, default: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else default
 
@@ -320,7 +358,7 @@ def build_config(settings: Settings):
             vf_clip_param=10.0,
         )
         .rl_module(model_config={"max_seq_len": settings.bptt_cutoff})
-        .callbacks([FFMInternalsCallback, MMERCallback])
+        .callbacks([TorchThreads, FFMInternalsCallback, MMERCallback])
     )
 
 

@@ -14,6 +14,7 @@ MODEL_KEY = "memory_model"  # the config key naming each trial's model
 RETURN_MEAN = "episode_return_mean"  # RLlib's mean episode return, under "env_runners"
 MMER = "mmer"  # the running max of the mean episode return (the paper's metric), top level
 STEP = "num_env_steps_sampled_lifetime"  # env steps so far, top level
+THREADS = "torch_threads"  # torch's intra-op threads of the trial process (top level) and env runners
 WALL = "time_total_s"  # Tune's training wall-clock seconds so far (kept across resumes), top level
 RETURN = f"env_runners/{RETURN_MEAN}"  # the same names once a result is flattened with "/"
 INTERNALS = "env_runners/ffm/"  # models.callbacks.FFMInternalsCallback's metrics in a flattened result

@@ -125,6 +125,8 @@ def test_tune_run_writes_results_with_mmer_and_a_quiet_console(tmp_path: Path) -
         expected = returns.where(returns.notna(), -float("inf")).cummax().replace(-float("inf"), float("nan"))
         pd.testing.assert_series_equal(table["mmer"], expected, check_names=False)
         assert {"time_total_s", "timestamp"} <= set(table.columns)
+        # a trial with --workers 0 holds one CPU (its env runner samples in the trial process): one thread
+        assert (table["torch_threads"] == 1).all() and (table["env_runners/torch_threads"] == 1).all()
     internals = progress(tmp_path, "RepeatPreviousEasy-RayFFM-0")
     decay_times = internals[[f"env_runners/ffm/decay_time/{i:02d}" for i in range(32)]].iloc[-1]
     assert 4 < decay_times.iloc[0] < 10 and decay_times.iloc[-1] > 500  # from 6.8 to 1024 steps at init
