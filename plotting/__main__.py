@@ -13,8 +13,10 @@ Figures (PNG and PDF in --out) and tables:
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
 POPGym results come from ppo.py's trial folders under --source (and curve tables given there), or from wandb
-with --wandb. With "all", figures whose results are missing are skipped (and named); the exit status is 1
-only if none was made.
+with --wandb. One --source folder holding the committed tables (results/ of this repository) is read by figure
+set (plotting/committed.py): each set's figures go to --out/<set>/, as figures/<set>/ in git, and its tables
+to --tables (default: the set's --out folder). With "all", figures whose results are missing are skipped (and
+named); the exit status is 1 only if none was made.
 """
 
 import argparse
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from plotting.committed import committed_sets
 from plotting.interpretability import interpretability
 from plotting.load import TABLE_PREFIXES, is_table, load_popgym
 from plotting.pomdp import load_pomdp, pomdp_figure, write_tables
@@ -116,7 +119,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="gaps: fail unless every model beats the baseline by at least this much on some env",
     )
     args = parser.parse_args(argv)
-    args.tables = args.tables or args.out
     unknown = [
         str(source) for source in args.source if source.suffix == ".csv" and not is_table(source, TABLE_PREFIXES)
     ]
@@ -149,9 +151,9 @@ def draw(name: str, results: pd.DataFrame | NoResultsError, args: argparse.Names
     return POPGYM[name](results, args)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse(argv)
-    chosen = [name for name in FIGURES if name in args.figures or "all" in args.figures]
+def drawn(args: argparse.Namespace, chosen: list[str]) -> tuple[int, dict[str, list[str]], str]:
+    """Make the chosen figures and tables: how many were made, the figures each missing-results message
+    stopped, and a failed requirement ('' if none)."""
     results: pd.DataFrame | NoResultsError = NoResultsError("no POPGym figure chosen")
     if any(name in POPGYM for name in chosen):
         try:
@@ -171,6 +173,28 @@ def main(argv: list[str] | None = None) -> None:
         made += 1
         if report:
             print(report)
+    return made, problems, failed
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    wanted = set(FIGURES) if "all" in args.figures else set(args.figures)
+    sets = committed_sets(args.source) if args.wandb is None else []
+    if sets:  # one results root holding the committed tables: each figure set into its own folder
+        runs = []
+        for figure_set, tables in sets:
+            out = args.out / figure_set.folder
+            print(f"{figure_set.folder}: {len(tables)} committed tables under {args.source[0]} -> {out}")
+            chosen = [name for name in figure_set.figures if name in wanted]
+            runs.append((vars(args) | {"source": tables, "out": out, "tables": args.tables or out}, chosen))
+    else:
+        runs = [(vars(args) | {"tables": args.tables or args.out}, [name for name in FIGURES if name in wanted])]
+    made, problems, failed = 0, {}, ""
+    for settings, chosen in runs:
+        run_made, run_problems, run_failed = drawn(argparse.Namespace(**settings), chosen)
+        made, failed = made + run_made, failed or run_failed
+        for message, names in run_problems.items():
+            problems.setdefault(message, []).extend(names)
     for message, names in problems.items():
         print(f"plotting: {', '.join(names)}: {message}", file=sys.stderr)
     if failed:

@@ -15,11 +15,19 @@ CI = ("ci", 95)  # seaborn's bootstrapped 95% confidence interval of the mean
 
 
 def final_mmer(results: pd.DataFrame) -> pd.DataFrame:
-    """Each trial's final MMER (MMER is a running max: its last value is the trial's score), with its env
-    steps, its training wall-clock seconds and their ratio (env steps per second, the trial's throughput)."""
+    """Each trial's final MMER: its MMER at its last iteration, the first to reach its env-step budget (MMER
+    is a running max, so this is the trial's score; ``mmer_at`` the budget), with its env steps, its training
+    wall-clock seconds and their ratio (env steps per second, the trial's throughput)."""
     columns = ["env", "model", "seed", "step", "mmer", "wall_s"]
     final = results[columns].sort_values("step").groupby(["env", "model", "seed"], as_index=False).last()
     return final.assign(steps_per_s=final["step"] / final["wall_s"])
+
+
+def mmer_at(results: pd.DataFrame, steps: int) -> pd.DataFrame:
+    """Each trial's MMER at ``steps`` env steps: at its first iteration that reaches them, as a trial with that
+    budget would end (its final MMER). Trials that never reach ``steps`` are left out."""
+    reached = results[results["step"] >= steps].sort_values("step")
+    return reached.groupby(["env", "model", "seed"], as_index=False)[["step", "mmer"]].first()
 
 
 def final_mmer_table(results: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from pathlib import Path
 NEEDS_RL_STACK = frozenset(
     {
         "test_cluster.py",
+        "test_docs.py",
         "test_ffm_models.py",
         "test_models.py",
         "test_plotting.py",

@@ -250,6 +250,38 @@ def test_committed_tables_alone_rebuild_every_table(full_source: Path, tmp_path:
     )
 
 
+def tracked(pattern: str) -> list[str]:
+    """The files git tracks under ``pattern`` (relative to the repository)."""
+    listed = subprocess.run(["git", "ls-files", pattern], cwd=REPO, capture_output=True, text=True, check=True)
+    return listed.stdout.split()
+
+
+@pytest.mark.skipif(not (REPO / ".git").exists(), reason="not a git checkout (a copied working tree)")
+def test_the_committed_results_redraw_every_committed_figure(tmp_path: Path) -> None:
+    """``python -m plotting all --source results/`` on a fresh clone: every committed figure comes back, byte
+    for byte, from the committed tables alone, and so do the whole-grid tables of results/."""
+    out, tables = tmp_path / "figures", tmp_path / "tables"
+    run = subprocess.run(
+        [sys.executable, "-m", "plotting", "all", "--source", "results", "--out", str(out), "--tables", str(tables)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    committed = tracked("figures/*.png")
+    assert committed, "no committed figure"
+    for figure in committed:
+        redrawn = out / Path(figure).relative_to("figures")
+        assert redrawn.is_file(), f"{figure} was not drawn"
+        assert redrawn.read_bytes() == (REPO / figure).read_bytes(), (
+            f"{figure} is not what the committed tables draw: python -m plotting all --source results "
+            "--out figures --tables results"
+        )
+    whole_grid = [table for table in tracked("results") if Path(table).parent == Path("results")]
+    for table in (table for table in whole_grid if Path(table).name.startswith(("popgym_", "pomdp_"))):
+        assert (tables / Path(table).name).read_text() == (REPO / table).read_text(), f"{table} is stale"
+
+
 def test_pomdp_runs_of_one_memory_are_drawn(full_source: Path, tmp_path: Path) -> None:
     """A chunk's first finished runs may all be of one memory (GRU only), beside a task with both: the figure
     and tables still come."""

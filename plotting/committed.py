@@ -1,0 +1,50 @@
+"""The committed figures and the committed tables under results/ that each is drawn from.
+
+``python -m plotting all --source results/`` reads one results root this way: each figure set takes the
+tables its patterns name under the root (the chunks' tables, results/README.md) and draws its figures into
+``--out/<folder>``, as ``figures/<folder>/`` holds them in git. Experiments are kept apart: the ten-times-budget
+trials share env, model and seed with the ``cpu`` preset's, so they cannot be read as one table.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FigureSet:
+    """Figures drawn together from one experiment's committed tables."""
+
+    folder: str  # under --out (figures/<folder>/ in git)
+    patterns: tuple[str, ...]  # the tables, as globs under the results root
+    figures: tuple[str, ...]  # what "all" draws here (plotting.__main__.FIGURES names)
+
+    def tables(self, root: Path) -> list[Path]:
+        """The committed tables of this set under ``root``, sorted."""
+        return sorted(path for pattern in self.patterns for path in root.glob(pattern))
+
+
+FIGURE_SETS = (
+    FigureSet(
+        "cpu",
+        (
+            "cpu/*/popgym_curves.csv",
+            "cpu-ablations/*/popgym_curves.csv",
+            "pomdp-*/*/pomdp_curves.csv",
+            "throughput_cpu.csv",
+        ),
+        ("table", "summary", "curves", "ablations", "throughput", "pomdp", "interpretability", "gaps"),
+    ),
+    FigureSet("cpu-10x", ("cpu-10x/*/popgym_curves.csv",), ("curves",)),
+)
+
+
+CHUNK_TABLES = ("*/*/popgym_curves.csv", "*/*/pomdp_curves.csv")  # results/<run>/<chunk>/: what marks a results root
+
+
+def committed_sets(sources: list[Path]) -> list[tuple[FigureSet, list[Path]]]:
+    """The figure sets and their tables when ``sources`` is one results root holding committed chunk tables;
+    else [] (the sources are read together, as live results)."""
+    if len(sources) != 1 or not any(any(sources[0].glob(pattern)) for pattern in CHUNK_TABLES):
+        return []
+    found = [(figure_set, figure_set.tables(sources[0])) for figure_set in FIGURE_SETS]
+    return [(figure_set, tables) for figure_set, tables in found if tables]

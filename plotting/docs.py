@@ -1,0 +1,307 @@
+"""python -m plotting.docs [--check]: the results tables of the Markdown pages, generated from results/.
+
+A page holds a generated table between two comments, ``<!-- generated: NAME -->`` and ``<!-- end generated
+-->``; NAME is one of BLOCKS, each a function of the committed tables under results/ (results/README.md).
+Each block is quoted in exactly one page. Rerun after a table under results/ changes; ``--check`` only says
+which blocks are stale (the test suite runs it). The prose around a block is written by hand.
+"""
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from plotting.load import curve_table
+from plotting.popgym_figures import final_mmer, mmer_at
+from plotting.throughput import load_throughput, model_rows
+from results_schema import FFM, FFM_ABLATIONS
+
+CPU_BUDGET = 24_576  # env steps per trial of ppo.py's cpu preset (tests check it against ppo.PRESETS)
+PAPER_STEPS = 15_000_000  # env steps per trial in the paper
+PAPER_ENVS = 45  # the paper's popgym envs (ppo.env_groups()["ALL"])
+PAPER_SEEDS = 3
+PAPER_BASELINES = 13  # POPGym's baselines (models/), DiffNC among them
+NODE_CPUS, NODES = 64, 16  # the example cluster (cluster/aws.yaml): c7i.16xlarge workers
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A table of strings as GitHub Markdown: a header, its rule, one line per row."""
+    lines = [list(table.columns), ["---"] * table.columns.size, *table.astype(str).values.tolist()]
+    return "".join(f"| {' | '.join(line)} |\n" for line in lines)
+
+
+def spread(mean: float, std: float, digits: int) -> str:
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def bold(text: str) -> str:
+    return f"**{text}**"
+
+
+def mmer_table(root: Path) -> pd.DataFrame:
+    return pd.read_csv(root / "popgym_mmer.csv")
+
+
+def by_model(table: pd.DataFrame, models: list[str], best: Callable[[pd.Series], float]) -> pd.DataFrame:
+    """Models x envs of 'mean ± std' final MMER and their mean over envs, the ``best`` of each column bold."""
+    table = table[table["model"].isin(models)]
+    means = table.pivot(index="model", columns="env", values="mmer_mean").reindex(models)
+    cells = table.assign(cell=[spread(m, s, 2) for m, s in zip(table["mmer_mean"], table["mmer_std"], strict=True)])
+    cells = cells.pivot(index="model", columns="env", values="cell").reindex(models)
+    overall = means.mean(axis=1)
+    for env in means:
+        cells.loc[means[env] == best(means[env]), env] = cells.loc[means[env] == best(means[env]), env].map(bold)
+    cells["mean over envs"] = [bold(f"{v:.3f}") if v == best(overall) else f"{v:.3f}" for v in overall]
+    return cells.reset_index()
+
+
+def popgym_cpu(root: Path) -> str:
+    """The cpu preset's final MMER per model and env (the best of each column bold), best mean first."""
+    table = mmer_table(root)
+    table = table[~table["model"].isin(FFM_ABLATIONS)]
+    order = table.groupby("model")["mmer_mean"].mean().sort_values(ascending=False).index.tolist()
+    return markdown(by_model(table, order, pd.Series.max))
+
+
+def ablations(root: Path) -> str:
+    """RayFFM and its ablations on the envs the ablations ran (the lowest of each column bold)."""
+    table = mmer_table(root)
+    envs = table.loc[table["model"].isin(FFM_ABLATIONS), "env"].unique()
+    return markdown(by_model(table[table["env"].isin(envs)], [FFM, *FFM_ABLATIONS], pd.Series.min))
+
+
+def ten_times(root: Path) -> str:
+    """FFM vs GRU at ten times the cpu budget, per env: final MMER, MMER at 1x and 2x the cpu budget, wall time
+    per trial (range over seeds), env steps per second (mean) and FFM's mean wall time over the GRU's."""
+    curves = pd.concat([curve_table(path) for path in sorted(root.glob("cpu-10x/*/popgym_curves.csv"))])
+    final = final_mmer(curves)
+    early = {steps: mmer_at(curves, steps) for steps in (CPU_BUDGET, 2 * CPU_BUDGET)}
+    rows = []
+    for env, trials in final.groupby("env"):
+        row = {"env": env}
+        means = trials.groupby("model")["mmer"].mean()
+        for model in ("GRU", FFM):
+            mine = trials[trials["model"] == model]
+            text = spread(mine["mmer"].mean(), mine["mmer"].std(), 3)
+            row[f"{model} final MMER"] = bold(text) if means[model] == means.max() else text
+        for model in ("GRU", FFM):
+            at = [table.loc[(table["env"] == env) & (table["model"] == model), "mmer"] for table in early.values()]
+            row[f"{model} at {CPU_BUDGET:,} / {2 * CPU_BUDGET:,} steps"] = " / ".join(
+                spread(a.mean(), a.std(), 2) for a in at
+            )
+        walls = {model: trials.loc[trials["model"] == model, "wall_s"] for model in ("GRU", FFM)}
+        row["wall per trial, GRU / RayFFM"] = " / ".join(f"{w.min():.0f}-{w.max():.0f} s" for w in walls.values())
+        speeds = (trials.loc[trials["model"] == model, "steps_per_s"].mean() for model in ("GRU", FFM))
+        row["env steps/s, GRU / RayFFM"] = " / ".join(f"{speed:.0f}" for speed in speeds)
+        row["RayFFM's wall / GRU's"] = f"{walls[FFM].mean() / walls['GRU'].mean():.2f}x"
+        rows.append(row)
+    return markdown(pd.DataFrame(rows))
+
+
+def pomdp_return(root: Path) -> str:
+    """pomdp-baselines: final return per task and algorithm, GRU vs FFM (the higher mean bold), wall per run."""
+    table = pd.read_csv(root / "pomdp_return.csv").set_index(["task", "algo", "memory"])
+    rows = []
+    for (task, algo), runs in table.groupby(level=["task", "algo"], sort=False):
+        runs = runs.droplevel(["task", "algo"])
+        cells = {
+            memory: spread(runs.loc[memory, "return_mean"], runs.loc[memory, "return_std"], 0) for memory in runs.index
+        }
+        best = runs["return_mean"].idxmax()
+        row = {"task": task, "algorithm": algo.upper(), "env steps": f"{runs['env_steps'].min():,}"}
+        row |= {memory.upper(): bold(cells[memory]) if memory == best else cells[memory] for memory in ("gru", "ffm")}
+        walls = runs["wall_s_mean"]
+        row["wall per run, GRU / FFM"] = f"{walls['gru'] / 60:.0f} / {walls['ffm'] / 60:.0f} min"
+        row["FFM's wall / GRU's"] = f"{walls['ffm'] / walls['gru']:.2f}x"
+        rows.append(row)
+    return markdown(pd.DataFrame(rows).sort_values(["task", "algorithm"], ascending=[False, True]))
+
+
+def pomdp_runs(root: Path) -> pd.DataFrame:
+    curves = pd.concat(pd.read_csv(path) for path in sorted(root.glob("pomdp-*/*/pomdp_curves.csv")))
+    return curves.assign(run=curves["task"] + " " + curves["algo"].str.upper() + " " + curves["memory"].str.upper())
+
+
+def pomdp_evaluations(root: Path) -> str:
+    """pomdp-baselines: the mean evaluation return over seeds at every evaluation, per task, algorithm, memory."""
+    curves = pomdp_runs(root)
+    means = curves.groupby(["env_steps", "run"])["eval_return"].mean().unstack("run")
+    means = means[sorted(means.columns, key=lambda run: (run.split()[0][-1] != "V", run))]
+    cells = means.map(lambda value: f"{value:,.0f}").reset_index()
+    return markdown(
+        cells.assign(env_steps=cells["env_steps"].map("{:,}".format)).rename(columns={"env_steps": "env steps"})
+    )
+
+
+def pomdp_seeds(root: Path) -> str:
+    """pomdp-baselines: each run's final return, per task, algorithm and memory (one column per seed)."""
+    curves = pomdp_runs(root)
+    final = curves.sort_values("env_steps").groupby(["run", "seed"])["eval_return"].last().unstack("seed")
+    final = final.loc[sorted(final.index, key=lambda run: (run.split()[0][-1] != "V", run))]
+    final.columns = [f"seed {seed}" for seed in final.columns]
+    return markdown(final.map(lambda value: f"{value:,.0f}").reset_index())
+
+
+def throughput(root: Path) -> str:
+    """benchmark.py on CPU per model: train step, inference latency, peak train memory above the bare
+    process, parameters; fastest train step first."""
+    rows = model_rows(load_throughput([root / "throughput_cpu.csv"]))
+    train = rows[rows["mode"] == "train"].set_index("model")
+    inference = rows[rows["mode"] == "inference"].set_index("model")["median_ms"]
+    table = pd.DataFrame(
+        {
+            "train step (ms)": train["median_ms"].map("{:.1f}".format),
+            "inference (ms)": inference.reindex(train.index).map("{:.3f}".format),
+            "peak train memory above baseline (MB)": train["model_mem_mb"].map("{:.0f}".format),
+            "parameters": train["params"].map("{:,}".format),
+        }
+    )
+    return markdown(table.loc[train["median_ms"].sort_values().index].reset_index())
+
+
+def layer_goals(root: Path) -> str:
+    """The FFM layer's goals (throughput_cpu_goals.csv): each ratio from the same run, its target, met or not."""
+    goals = pd.read_csv(root / "throughput_cpu_goals.csv")
+    table = pd.DataFrame(
+        {
+            "goal": goals["goal"],
+            "batch": goals["batch"],
+            "target": goals["target"].map("<= {:.2g}".format),
+            "measured": [
+                f"{r:.2f}" if met else bold(f"{r:.2f}") for r, met in zip(goals["ratio"], goals["met"], strict=True)
+            ],
+            "met": goals["met"].map({True: "yes", False: "**no**"}),
+        }
+    )
+    return markdown(table)
+
+
+def ppo_speeds(root: Path) -> pd.Series:
+    """Env steps per second of each model's cpu-preset trials, averaged over the envs (the cost's basis)."""
+    table = pd.concat(pd.read_csv(path) for path in sorted(root.glob("cpu/*/popgym_mmer.csv")))
+    return table.groupby("model")["steps_per_s_mean"].mean().sort_values(ascending=False)
+
+
+def ppo_throughput(root: Path) -> str:
+    """Each PPO run's trials per model (results/<run>/<env>/popgym_final_mmer.csv): how many, their mean wall
+    time and env steps per second (mean and range over trials), fastest first within a run."""
+    tables = [pd.read_csv(path).assign(run=path.parent.parent.name) for path in root.glob("*/*/popgym_final_mmer.csv")]
+    trials = pd.concat(tables)
+    rows = []
+    for (run, model), mine in sorted(
+        trials.groupby(["run", "model"]), key=lambda g: (g[0][0], -g[1]["steps_per_s"].mean())
+    ):
+        speeds = mine["steps_per_s"]
+        rows.append(
+            {
+                "run": f"`{run}`",
+                "model": model,
+                "trials": len(mine),
+                "env steps per trial": f"{mine['step'].min():,.0f}-{mine['step'].max():,.0f}",
+                "mean wall per trial": f"{mine['wall_s'].mean():,.0f} s",
+                "env steps/s per trial": f"{speeds.mean():,.0f} ({speeds.min():,.0f}-{speeds.max():,.0f})",
+            }
+        )
+    return markdown(pd.DataFrame(rows))
+
+
+def core_hours(root: Path) -> str:
+    """Core-hours of one 15M-step trial per model measured in PPO, from its env steps per second."""
+    hours = PAPER_STEPS / ppo_speeds(root) / 3600
+    table = pd.DataFrame({"core-hours per trial": hours.map("{:.1f}".format)})
+    table.loc["mean"] = [f"{hours.mean():.1f}"]
+    return markdown(table.rename_axis("model").reset_index())
+
+
+def grid_cost(root: Path) -> str:
+    """The paper's grid in core-hours: 19 models without DiffNC (the ablations at RayFFM's rate, the baselines
+    not measured in PPO at the measured mean), DiffNC bounded by the mean rate and its benchmark ratio."""
+    hours = PAPER_STEPS / ppo_speeds(root) / 3600
+    trials = PAPER_ENVS * PAPER_SEEDS
+    unmeasured = PAPER_BASELINES - (hours.index.size - 1) - 1  # baselines not run in PPO, DiffNC apart
+    grid = trials * (hours.sum() + len(FFM_ABLATIONS) * hours[FFM] + unmeasured * hours.mean())
+    rows = model_rows(load_throughput([root / "throughput_cpu.csv"]))
+    train = rows[rows["mode"] == "train"].set_index("model")["median_ms"]
+    diffnc = train["DiffNC"] / train[FFM]
+    models = hours.index.size + len(FFM_ABLATIONS) + unmeasured
+    lines = {
+        f"{models} models (no DiffNC) x {PAPER_ENVS} envs x {PAPER_SEEDS} seeds": f"{grid:,.0f} core-hours",
+        f"the same in {NODE_CPUS}-vCPU node-hours": f"{grid / NODE_CPUS:,.0f} node-hours",
+        f"the same on {NODES} nodes": f"{grid / NODE_CPUS / NODES:.0f} hours",
+        f"DiffNC's {trials} trials (its train step {diffnc:.0f}x RayFFM's in benchmark.py)": (
+            f"{trials * hours.mean():,.0f} (at the mean rate) to {trials * diffnc * hours[FFM]:,.0f} "
+            f"(at {diffnc:.0f}x RayFFM's) core-hours"
+        ),
+        "the slowest trial (one core each)": (
+            f"{hours.idxmax()} {hours.max():.1f} hours, DiffNC up to {diffnc * hours[FFM]:.0f}"
+        ),
+    }
+    return markdown(pd.DataFrame({"the paper's grid": lines.keys(), "at the rates above": lines.values()}))
+
+
+BLOCKS: dict[str, Callable[[Path], str]] = {
+    "popgym-cpu": popgym_cpu,
+    "ablations": ablations,
+    "ten-times": ten_times,
+    "pomdp-return": pomdp_return,
+    "pomdp-evaluations": pomdp_evaluations,
+    "pomdp-seeds": pomdp_seeds,
+    "throughput": throughput,
+    "layer-goals": layer_goals,
+    "ppo-throughput": ppo_throughput,
+    "core-hours": core_hours,
+    "grid-cost": grid_cost,
+}
+
+
+def pages(root: Path) -> list[Path]:
+    """The Markdown pages that may hold generated blocks: the top level's, docs/ and each folder's README."""
+    return sorted({*root.glob("*.md"), *root.glob("docs/*.md"), *root.glob("*/README.md")})
+
+
+def regenerate(root: Path, results: Path) -> dict[Path, str]:
+    """Each page whose blocks changed, with its new text. Every block of BLOCKS must be in exactly one page."""
+    found: dict[str, list[Path]] = {name: [] for name in BLOCKS}
+    changed = {}
+    for page in pages(root):
+        text = page.read_text()
+
+        def fill(match: re.Match, page: Path = page) -> str:
+            name = match["name"]
+            if name not in BLOCKS:
+                raise SystemExit(f"{page}: unknown generated block {name!r}; known: {', '.join(BLOCKS)}")
+            found[name].append(page)
+            return f"{match[1]}{BLOCKS[name](results)}{match[4]}"
+
+        new = BLOCK.sub(fill, text)
+        if new != text:
+            changed[page] = new
+    misplaced = {name: places for name, places in found.items() if len(places) != 1}
+    if misplaced:
+        where = "; ".join(f"{name} in {', '.join(map(str, places)) or 'no page'}" for name, places in misplaced.items())
+        raise SystemExit(f"each generated block belongs in exactly one page: {where}")
+    return changed
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path("."), help="the repository (its pages)")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="the committed tables")
+    parser.add_argument("--check", action="store_true", help="only list the pages whose blocks are stale")
+    args = parser.parse_args(argv)
+    changed = regenerate(args.root, args.results)
+    if args.check:
+        if changed:
+            sys.exit(f"stale generated tables in {', '.join(map(str, changed))}: run python -m plotting.docs")
+        return
+    for page, text in changed.items():
+        page.write_text(text)
+        print(f"wrote {page}")
+
+
+if __name__ == "__main__":
+    main()

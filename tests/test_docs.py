@@ -1,0 +1,248 @@
+"""The Markdown pages: generated tables current, every number quoted in prose the committed tables' number,
+every relative link and #anchor resolving (GitHub's heading slugs)."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import models
+import ppo
+from plotting import docs
+from plotting.load import curve_table
+from plotting.popgym_figures import final_mmer, mmer_at
+from plotting.throughput import load_throughput, model_rows
+from results_schema import FFM, FFM_ABLATIONS
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results"
+GIT = pytest.mark.skipif(not (REPO / ".git").exists(), reason="not a git checkout (a copied working tree)")
+
+
+def page(name: str) -> str:
+    """A page's text with every run of whitespace as one space (prose wraps anywhere)."""
+    return " ".join((REPO / name).read_text().split())
+
+
+def assert_quotes(name: str, *quotes: str) -> None:
+    text = page(name)
+    stale = [quote for quote in quotes if " ".join(quote.split()) not in text]
+    assert not stale, f"{name} no longer matches the committed tables; it should say: {stale}"
+
+
+def test_generated_tables_are_current() -> None:
+    stale = docs.regenerate(REPO, RESULTS)
+    assert not stale, f"stale generated tables in {', '.join(map(str, stale))}: run python -m plotting.docs"
+
+
+def test_the_generators_constants_are_the_codes() -> None:
+    assert int(ppo.PRESETS["cpu"]["steps"]) == docs.CPU_BUDGET
+    assert len(ppo.env_groups()["ALL"]) == docs.PAPER_ENVS
+    assert len(models.BASELINES) == docs.PAPER_BASELINES
+    assert len(models.FFM_MODELS) == 1 + len(FFM_ABLATIONS)
+
+
+def cpu_table() -> pd.DataFrame:
+    table = pd.read_csv(RESULTS / "popgym_mmer.csv")
+    return table[~table["model"].isin(FFM_ABLATIONS)].pivot(index="model", columns="env", values="mmer_mean")
+
+
+def ten_times() -> pd.DataFrame:
+    return pd.concat(curve_table(path) for path in sorted(RESULTS.glob("cpu-10x/*/popgym_curves.csv")))
+
+
+def ppo_trials(run: str) -> pd.DataFrame:
+    return pd.concat(pd.read_csv(path) for path in sorted(RESULTS.glob(f"{run}/*/popgym_final_mmer.csv")))
+
+
+def train_and_inference() -> tuple[pd.Series, pd.Series, pd.Series]:
+    rows = model_rows(load_throughput([RESULTS / "throughput_cpu.csv"]))
+    train = rows[rows["mode"] == "train"].set_index("model")
+    return train["median_ms"], rows[rows["mode"] == "inference"].set_index("model")["median_ms"], train["model_mem_mb"]
+
+
+def test_the_answer_on_the_front_page() -> None:
+    table = cpu_table()
+    means = table.mean(axis=1).sort_values(ascending=False)
+    ranking = [f"{model} {mean:.3f}" for model, mean in means.items()]
+    first_envs = (table.idxmax() == FFM).sum()
+    mmer = table.loc[[FFM, "GRU"]].map("{:.2f}".format)
+    final = final_mmer(ten_times()).groupby(["env", "model"])["mmer"].mean().map("{:.3f}".format)
+    pomdp = pd.read_csv(RESULTS / "pomdp_return.csv").set_index(["task", "algo", "memory"])["return_mean"]
+    ffm_ahead = sum(pomdp[task, algo, "ffm"] > pomdp[task, algo, "gru"] for task, algo, _ in pomdp.index[::2])
+    ablations = pd.read_csv(RESULTS / "popgym_mmer.csv").pivot(index="model", columns="env", values="mmer_mean")
+    ablations = ablations.loc[[FFM, *FFM_ABLATIONS]].dropna(axis=1)
+    train, _, memory = train_and_inference()
+    goals = pd.read_csv(RESULTS / "throughput_cpu_goals.csv").set_index(["batch", "goal"])["ratio"]
+    speeds = ppo_trials("cpu").groupby("model")["steps_per_s"].mean()
+    hours = 15e6 / speeds / 3600  # per 15M-step trial; the ablations at RayFFM's rate, 7 baselines at the mean
+    grid = 45 * 3 * (hours.sum() + len(FFM_ABLATIONS) * hours[FFM] + 7 * hours.mean())
+    p = {(t, a): f"{pomdp[t, a, 'ffm']:.0f} vs {pomdp[t, a, 'gru']:.0f}" for t, a, _ in pomdp.index}
+    assert (ablations.idxmin() == "RayFFMNoDecay").all()
+    assert sorted(table.columns[table.loc["GRU"] > table.loc[FFM]]) == [
+        "BattleshipEasy",
+        "RepeatFirstEasy",
+        "RepeatPreviousEasy",
+    ]
+    assert_quotes(
+        "README.md",
+        f"mean final MMER over 6 envs: **{ranking[0]}**, {', '.join(ranking[1:])}",
+        f"FFM is first on {first_envs} envs (PositionOnlyCartPole {mmer.loc[FFM, 'PositionOnlyCartPoleEasy']} vs "
+        f"the GRU's {mmer.loc['GRU', 'PositionOnlyCartPoleEasy']})",
+        f"RepeatFirst ({mmer.loc['GRU', 'RepeatFirstEasy']} vs {mmer.loc[FFM, 'RepeatFirstEasy']}), RepeatPrevious "
+        f"({mmer.loc['GRU', 'RepeatPreviousEasy']} vs {mmer.loc[FFM, 'RepeatPreviousEasy']}) and, barely, Battleship",
+        " ".join(
+            f"{short} {final[env, FFM]} vs {final[env, 'GRU']}{sep}"
+            for short, env, sep in (
+                ("NoisyPositionOnlyCartPole", "NoisyPositionOnlyCartPoleEasy", ","),
+                ("RepeatFirst", "RepeatFirstEasy", ","),
+                ("RepeatPrevious", "RepeatPreviousEasy", ""),
+            )
+        ).strip(),
+        f"Pendulum-V SAC {p['Pendulum-V', 'sac']}, TD3 {p['Pendulum-V', 'td3']}; "
+        f"Pendulum-P SAC {p['Pendulum-P', 'sac']}, TD3 {p['Pendulum-P', 'td3']}",
+        f"**{ffm_ahead} of 4** in FFM's direction",
+        f"train step {train['GRU'] / train[FFM]:.1f}x faster than the GRU ({train[FFM]:.1f} vs {train['GRU']:.1f} ms)",
+        f"the FFM layer alone {1 / goals[8, 'FFM / GRU']:.1f}x faster than `nn.GRU`",
+        f"a PPO trial {speeds[FFM] / speeds['GRU']:.1f}x the GRU's env steps per second",
+        f"faster by {speeds[FFM] / speeds['GRU']:.1f}x to {1 / goals[8, 'FFM / GRU']:.1f}x on CPU",
+        f"peak training memory {memory[FFM]:.0f} MB, the GRU {memory['GRU']:.0f} MB",
+        f"about {round(grid, -3):,.0f} core-hours",
+        f"{len(ppo_trials('cpu'))} trials |",
+        f"{len(ppo_trials('cpu-10x'))} trials |",
+        f"{len(ppo_trials('cpu-ablations'))} trials |",
+        f"({docs.CPU_BUDGET / 15e6:.2%} of the paper's 15M)",
+    )
+
+
+def test_the_numbers_in_the_docs_prose() -> None:
+    table = cpu_table()
+    train, inference, _ = train_and_inference()
+    assert_quotes(
+        "docs/efficiency.md",
+        f"training step takes {train[FFM] / train['GRU']:.2f}x the GRU's ({train['GRU'] / train[FFM]:.1f}x faster) "
+        f"and {train[FFM] / train['LSTM']:.2f}x the LSTM's; its single-step latency is "
+        f"{inference[FFM] / inference['GRU']:.2f}x the GRU's and {inference[FFM] / inference['LSTM']:.2f}x the LSTM's",
+    )
+    trials = ppo_trials("cpu").groupby("model")
+    wall, speed = trials["wall_s"].mean(), trials["steps_per_s"].mean()
+    assert_quotes(
+        "docs/efficiency.md",
+        f"took {wall[FFM] / wall['GRU']:.2f}x the GRU's mean wall time ({speed[FFM] / speed['GRU']:.1f}x its env steps",
+    )
+    envs = ("PositionOnlyCartPoleEasy", "NoisyPositionOnlyCartPoleEasy")
+    others = {env: table[env].drop(FFM) for env in envs}
+    leads = [f"{table.loc[FFM, env] - others[env].max():.2f} ({env[:-4]}, {others[env].idxmax()})" for env in envs]
+    assert_quotes("docs/results.md", f"ahead of the next model by {leads[0]} and {leads[1]}")
+    flat = [env for env in table if (table[env] - table.loc["BasicMLP", env]).abs().max() < 0.05]
+    assert sorted(flat) == ["BattleshipEasy", "CountRecallEasy"]
+    ablations = pd.read_csv(RESULTS / "popgym_mmer.csv").pivot(index="model", columns="env", values="mmer_mean")
+    drop = (ablations.loc[FFM] - ablations.loc["RayFFMNoDecay"]).dropna()
+    assert_quotes(
+        "docs/results.md",
+        f"{drop['PositionOnlyCartPoleEasy']:.2f} and {drop['RepeatPreviousEasy']:.2f} below the full model",
+    )
+    final = final_mmer(ten_times())
+    walls = final.groupby(["env", "model"])["wall_s"].mean().unstack("model")
+    ratio = walls[FFM] / walls["GRU"]
+    ends = final.groupby(["env", "model"])["mmer"].agg(["min", "max"])
+    assert_quotes(
+        "docs/results.md",
+        f"took {ratio.min():.2f}-{ratio.max():.2f}x the GRU's mean wall time on every env",
+        f"({ends.loc[('RepeatPreviousEasy', FFM), 'min']:.2f}-{ends.loc[('RepeatPreviousEasy', FFM), 'max']:.2f} "
+        "over the seeds)",
+        f"FFM ends at {ends.loc[('NoisyPositionOnlyCartPoleEasy', FFM), 'min']:.3f}-"
+        f"{ends.loc[('NoisyPositionOnlyCartPoleEasy', FFM), 'max']:.3f}, the GRU at "
+        f"{ends.loc[('NoisyPositionOnlyCartPoleEasy', 'GRU'), 'min']:.3f}-"
+        f"{ends.loc[('NoisyPositionOnlyCartPoleEasy', 'GRU'), 'max']:.3f}",
+    )
+    pomdp = pd.read_csv(RESULTS / "pomdp_return.csv").set_index(["task", "algo", "memory"])["wall_s_mean"]
+    pomdp_ratio = pomdp.xs("ffm", level="memory") / pomdp.xs("gru", level="memory")
+    assert_quotes(
+        "docs/pomdp-baselines.md", f"{pomdp_ratio.min():.2f}x to {pomdp_ratio.max():.2f}x the GRU's wall time"
+    )
+
+
+def test_the_ten_times_trials_pass_through_the_cpu_trials() -> None:
+    """One final-MMER rule: a ten-times-budget trial read at the cpu budget is the cpu trial of its seed."""
+    at_budget = mmer_at(ten_times(), docs.CPU_BUDGET).set_index(["env", "model", "seed"])
+    cpu = ppo_trials("cpu").set_index(["env", "model", "seed"]).loc[at_budget.index]
+    pd.testing.assert_series_equal(at_budget["mmer"], cpu["mmer"], check_exact=False, rtol=1e-5)
+    assert (at_budget["step"] == cpu["step"]).all()
+
+
+def test_fidelity_quotes_its_tables() -> None:
+    runs = pd.read_csv(RESULTS / "fidelity_rayffm_final_mmer.csv").groupby(["run", "env"])["final_mmer"]
+    cells = {
+        key: f"{mean:.3f} ± {std:.3f}"
+        for key, mean, std in zip(runs.mean().index, runs.mean(), runs.std(), strict=True)
+    }
+    gru = pd.read_csv(RESULTS / "popgym_mmer.csv").set_index(["model", "env"]).loc["GRU"]
+    gru_cells = [
+        f"{gru.loc[env, 'mmer_mean']:.2f} ± {gru.loc[env, 'mmer_std']:.2f}"
+        for env in ("RepeatFirstEasy", "RepeatPreviousEasy")
+    ]
+    quotes = [
+        f"| {cells[run, 'RepeatFirstEasy']} | {cells[run, 'RepeatPreviousEasy']} |" for run, _ in runs.mean().index[::2]
+    ]
+    assert_quotes("FIDELITY.md", *quotes, f"(`results/popgym_mmer.csv`) | {gru_cells[0]} | {gru_cells[1]} |")
+
+
+# links and anchors
+
+FENCE = re.compile(r"^(```|~~~).*?^\1", re.DOTALL | re.MULTILINE)
+CODE_SPAN = re.compile(r"`[^`\n]*`")
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: its text lower-cased, punctuation other than '-' and '_' dropped,
+    spaces as '-'."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link's text
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+def anchors(markdown: str) -> set[str]:
+    """Every heading's anchor in a page; a repeated one gets -1, -2, ... as on GitHub."""
+    seen: dict[str, int] = {}
+    found = set()
+    for heading in HEADING.findall(FENCE.sub("", markdown)):
+        base = slug(heading)
+        count = seen.get(base, 0)
+        found.add(base if count == 0 else f"{base}-{count}")
+        seen[base] = count + 1
+    return found
+
+
+def test_slugs_follow_github() -> None:
+    assert slug("GPU check (make gpu-check)") == "gpu-check-make-gpu-check"
+    assert slug("What changed for fidelity (issue 15)") == "what-changed-for-fidelity-issue-15"
+    assert slug("The score: final MMER") == "the-score-final-mmer"
+    assert slug("`plotting/` reference") == "plotting-reference"
+    assert anchors("# A\n## A\n```\n# B\n```\n") == {"a", "a-1"}
+
+
+def links(markdown: str) -> list[str]:
+    """The targets of the inline links and images of a page, outside code."""
+    return LINK.findall(CODE_SPAN.sub("", FENCE.sub("", markdown)))
+
+
+@GIT
+def test_every_relative_link_and_anchor_resolves() -> None:
+    pages = subprocess.run(["git", "ls-files", "*.md"], cwd=REPO, capture_output=True, text=True, check=True)
+    broken = []
+    for name in pages.stdout.split():
+        source = REPO / name
+        for target in links(source.read_text()):
+            if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto: ...
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (source.parent / path).resolve() if path else source
+            if not resolved.exists():
+                broken.append(f"{name}: {target} (no {path})")
+            elif anchor and (resolved.suffix != ".md" or anchor not in anchors(resolved.read_text())):
+                broken.append(f"{name}: {target} (no heading #{anchor} in {resolved.relative_to(REPO)})")
+    assert not broken, "\n".join(broken)
