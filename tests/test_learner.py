@@ -1,6 +1,7 @@
 """The PPO learner trims each minibatch to its longest sequence: for every registered model, the loss and
 every parameter's gradient on the trimmed minibatch equal those on RLlib's fully padded one."""
 
+import copy
 import itertools
 
 import gymnasium as gym
@@ -21,16 +22,17 @@ MAX_SEQ_LEN = 8
 # episodes into pieces of at most max_seq_len: 3; 8 (= max_seq_len); 8, 1; 8, 8, 5 (a state carried in); 6; 2
 EPISODE_LENGTHS = (2, 7, 8, 20, 5, 1)
 PIECES = (3, 8, 8, 1, 8, 8, 5, 6, 2)
+SHORT_EPISODE_LENGTHS = (2, 5, 1, 4)  # none split, the longest piece 6: the whole batch is trimmed to 6
 ENV = "MixedLengths"
 
 
 class MixedLengths(gym.Env):
-    """Random observations of the discrete test space and random rewards, episodes of EPISODE_LENGTHS."""
+    """Random observations of the discrete test space and random rewards, episodes of the given lengths."""
 
     observation_space, action_space = SPACES["discrete"]
 
-    def __init__(self) -> None:
-        self.lengths = itertools.cycle(EPISODE_LENGTHS)
+    def __init__(self, lengths: tuple[int, ...] = EPISODE_LENGTHS) -> None:
+        self.lengths = itertools.cycle(lengths)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -46,7 +48,7 @@ class MixedLengths(gym.Env):
 
 @pytest.fixture(scope="module")
 def config():
-    register_env(ENV, lambda _: MixedLengths())
+    register_env(ENV, lambda config: MixedLengths(**config))
     settings = ppo.parse_settings(
         ["--workers", "0", "--envs-per-worker", "1", "--bptt-cutoff", str(MAX_SEQ_LEN), "--minibatch", "1"], environ={}
     )
@@ -54,12 +56,44 @@ def config():
 
 
 def padded_train_batch(algorithm) -> dict:
-    """One sample of whole episodes through RLlib's learner connector (GAE, split and zero-padded pieces)."""
+    """One sample of whole episodes through the learner connector (GAE, split and zero-padded pieces; with
+    a piece of max_seq_len, so nothing trimmed)."""
     learner = algorithm.learner_group._learner
     episodes = algorithm.env_runner.sample(num_episodes=len(EPISODE_LENGTHS), random_actions=False)
     assert sorted(len(episode) for episode in episodes) == sorted(EPISODE_LENGTHS)
     batch = learner._learner_connector(rl_module=learner.module, batch={}, episodes=episodes, shared_data={})
     return batch["default_policy"]
+
+
+@pytest.mark.parametrize("name", ["RayFFM", "GRU", "LinearAttention"])
+def test_gae_runs_on_the_train_batch_trimmed_to_its_longest_sequence(name: str, config) -> None:
+    """Episodes all shorter than max_seq_len: the learner connector trims the whole batch to the longest
+    piece before GAE's value pass; values, advantages and value targets equal RLlib's padded pipeline's."""
+    short = config.copy().environment(ENV, env_config={"lengths": SHORT_EPISODE_LENGTHS})
+    short.rl_module(rl_module_spec=module_spec(name))
+    algorithm = short.build_algo()
+    padded_algorithm = short.copy().learners(learner_class=PPOTorchLearner).build_algo()
+    try:
+        learner, padded_learner = algorithm.learner_group._learner, padded_algorithm.learner_group._learner
+        padded_learner.module.set_state(learner.module.get_state())
+        episodes = algorithm.env_runner.sample(num_episodes=len(SHORT_EPISODE_LENGTHS), random_actions=False)
+        batches = [
+            pipeline._learner_connector(
+                rl_module=pipeline.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
+            )["default_policy"]
+            for pipeline in (learner, padded_learner)
+        ]
+    finally:
+        algorithm.stop()
+        padded_algorithm.stop()
+    trimmed, padded = batches
+    longest = max(SHORT_EPISODE_LENGTHS) + 1  # PPO's one added (masked) step
+    assert padded[Columns.LOSS_MASK].shape == (len(SHORT_EPISODE_LENGTHS), MAX_SEQ_LEN)
+    assert not padded[Columns.LOSS_MASK][:, longest:].any()
+    for column in (Columns.LOSS_MASK, Columns.REWARDS, "advantages", "value_targets", Columns.ACTION_LOGP):
+        assert trimmed[column].shape == (len(SHORT_EPISODE_LENGTHS), longest), column
+        torch.testing.assert_close(trimmed[column], padded[column][:, :longest], rtol=1e-5, atol=1e-5)
+    assert trimmed[Columns.OBS][0].shape == (len(SHORT_EPISODE_LENGTHS), longest)
 
 
 def select(batch: dict, rows: list[int]) -> dict:
