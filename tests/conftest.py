@@ -7,9 +7,11 @@ from pathlib import Path
 
 NEEDS_RL_STACK = frozenset(
     {
+        "test_benchmark_ppo.py",
         "test_cluster.py",
         "test_docs.py",
         "test_ffm_models.py",
+        "test_learner.py",
         "test_models.py",
         "test_plotting.py",
         "test_pomdp_baselines.py",
