@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench gpu-check clean
+.PHONY: setup demo test lint bench bench-ppo gpu-check clean
 
 setup: $(INSTALLED)
 
@@ -33,6 +33,12 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmark.py
+
+# PPO's cost per model at the paper's settings (BPTT 1024, batch 65,536) on one core, RayFFM and the GRU on
+# RepeatPreviousEasy, against RLlib-free limits (benchmark_ppo.py; docs/efficiency.md); writes throughput_ppo.csv
+bench-ppo: setup
+	$(BIN)/python benchmark_ppo.py --label paper --models RayFFM,GRU --experiment RepeatPreviousEasy \
+		--workers 0 --envs-per-worker 64 --warmup 0 --iterations 1 --epochs-timed 5 --out throughput_ppo.csv
 
 # on a lent GPU machine with torch but nothing of this repository installed (scripts/gpu_check.py): the
 # torch-only tests with CUDA, the GPU benchmark, one summary under results/gpu-check/

@@ -10,6 +10,8 @@ Figures (PNG and PDF in --out) and tables:
   pomdp             figure 5: pomdp-baselines' evaluation returns, GRU vs FFM, SAC and TD3 (+ pomdp_return.csv / .md:
                     mean and std over seeds; pomdp_final_return.csv per run; pomdp_curves.csv: every evaluation,
                     readable back as a --source)
+  ppo               PPO's cost per model at the paper's settings: sampling and learner seconds per 1,000 env steps
+                    (benchmark_ppo.py's throughput_ppo*.csv under --source)
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
 POPGym results come from ppo.py's trial folders under --source (and curve tables given there), or from wandb
@@ -31,6 +33,7 @@ from plotting.interpretability import interpretability
 from plotting.load import TABLE_PREFIXES, is_table, load_popgym
 from plotting.pomdp import load_pomdp, pomdp_figure, write_tables
 from plotting.popgym_figures import ablations, learning_curves, memory_gaps, mmer_summary, write_table
+from plotting.ppo_cost import load_ppo_throughput, ppo_cost_figure, ppo_files
 from plotting.source import NoResultsError
 from plotting.throughput import load_throughput, throughput_figure, throughput_files
 from results_schema import FFM_ABLATIONS
@@ -67,6 +70,10 @@ def throughput(args: argparse.Namespace) -> str:
     return wrote(throughput_figure(load_throughput(args.throughput or throughput_files(args.source)), args.out))
 
 
+def ppo(args: argparse.Namespace) -> str:
+    return wrote(ppo_cost_figure(load_ppo_throughput(ppo_files(args.source)), args.out))
+
+
 def pomdp(args: argparse.Namespace) -> str:
     table = load_pomdp(args.source)
     return wrote(pomdp_figure(table, args.out)) + f"; wrote {', '.join(map(str, write_tables(table, args.tables)))}"
@@ -84,8 +91,8 @@ POPGYM: dict[str, Callable[[pd.DataFrame, argparse.Namespace], str]] = {
     "interpretability": lambda results, args: wrote(interpretability(results, args.out)),
     "gaps": gaps,
 }
-OTHERS: dict[str, Callable[[argparse.Namespace], str]] = {"throughput": throughput, "pomdp": pomdp}
-FIGURES = ("table", "summary", "curves", "ablations", "throughput", "pomdp", "interpretability", "gaps")
+OTHERS: dict[str, Callable[[argparse.Namespace], str]] = {"throughput": throughput, "ppo": ppo, "pomdp": pomdp}
+FIGURES = ("table", "summary", "curves", "ablations", "throughput", "ppo", "pomdp", "interpretability", "gaps")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

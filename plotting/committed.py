@@ -31,8 +31,9 @@ FIGURE_SETS = (
             "cpu-ablations/*/popgym_curves.csv",
             "pomdp-*/*/pomdp_curves.csv",
             "throughput_cpu.csv",
+            "throughput_ppo_cpu.csv",
         ),
-        ("table", "summary", "curves", "ablations", "throughput", "pomdp", "interpretability", "gaps"),
+        ("table", "summary", "curves", "ablations", "throughput", "ppo", "pomdp", "interpretability", "gaps"),
     ),
     FigureSet("cpu-10x", ("cpu-10x/*/popgym_curves.csv",), ("curves",)),
 )

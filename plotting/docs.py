@@ -24,6 +24,7 @@ PAPER_STEPS = 15_000_000  # env steps per trial in the paper
 PAPER_ENVS = 45  # the paper's popgym envs (ppo.env_groups()["ALL"])
 PAPER_SEEDS = 3
 PAPER_BASELINES = 13  # POPGym's baselines (models/), DiffNC among them
+PPO_LABELS = ("paper", "paper-bptt64", "paper-2runners", "cpu")  # benchmark_ppo.py's settings, in table order
 NODE_CPUS, NODES = 64, 16  # the example cluster (cluster/aws.yaml): c7i.16xlarge workers
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
 
@@ -180,10 +181,71 @@ def layer_goals(root: Path) -> str:
     return markdown(table)
 
 
+def ppo_benchmark(root: Path) -> pd.DataFrame:
+    """benchmark_ppo.py's rows (results/throughput_ppo_cpu.csv)."""
+    return pd.read_csv(root / "throughput_ppo_cpu.csv")
+
+
 def ppo_speeds(root: Path) -> pd.Series:
-    """Env steps per second of each model's cpu-preset trials, averaged over the envs (the cost's basis)."""
-    table = pd.concat(pd.read_csv(path) for path in sorted(root.glob("cpu/*/popgym_mmer.csv")))
-    return table.groupby("model")["steps_per_s_mean"].mean().sort_values(ascending=False)
+    """Env steps per second of one 1-core PPO trial per model at the paper's settings (benchmark_ppo.py,
+    label "paper", ppo.py's learner), averaged over the benchmarked envs: the cost's basis."""
+    table = ppo_benchmark(root)
+    paper = table[(table["label"] == "paper") & (table["learner"] == "trimmed")]
+    return paper.groupby("model")["env_steps_per_s"].mean().sort_values(ascending=False)
+
+
+def ppo_settings(root: Path) -> str:
+    """benchmark_ppo.py's table: per settings, env, model and learner the PPO iteration's cost and both
+    halves against their limits without RLlib."""
+    table = ppo_benchmark(root)
+    labels = list(dict.fromkeys([*PPO_LABELS, *table["label"]]))
+    table = table.assign(order=table["label"].map(labels.index), padded=table["learner"] != "trimmed")
+    table = table.sort_values(["order", "env", "padded", "env_steps_per_s"], ascending=[True, False, True, False])
+    rows = []
+    for _, row in table.iterrows():
+        runners = f"{row['runners']} runners x " if row["runners"] else ""
+        settings = f"`{row['label']}`: BPTT {row['bptt_cutoff']:,}, {runners}{row['envs_per_runner']:,} envs"
+        rows.append(
+            {
+                "settings": settings,
+                "env": row["env"],
+                "model": row["model"],
+                "learner": row["learner"],
+                "env steps/s": f"{row['env_steps_per_s']:,.0f}",
+                "sampling s": f"{row['sampling_s']:.1f}",
+                "learner s": f"{row['learner_s']:.1f}",
+                "loss rows per valid step": f"{row['loss_rows_per_valid_step']:.2f}",
+                "minibatch update ms (plain torch)": f"{row['update_ms']:,.0f} ({row['plain_update_ms']:,.0f})",
+                "sampling env steps/s (limit)": (
+                    f"{row['env_steps_per_iteration'] / row['sampling_s']:,.0f} "
+                    f"({row['sampling_limit_steps_per_s']:,.0f})"
+                ),
+            }
+        )
+    return markdown(pd.DataFrame(rows))
+
+
+def ppo_overhead(root: Path) -> str:
+    """At the paper's settings with ppo.py's learner: what of an iteration is RLlib's own, per model and env.
+    Sampling: the env runner's env steps per second against the RLlib-free loop's; learning: RLlib's minibatch
+    update against plain torch's, and the learner's seconds outside the minibatch updates (its connector:
+    GAE's value pass, padding, batching)."""
+    table = ppo_benchmark(root)
+    paper = table[(table["label"] == "paper") & (table["learner"] == "trimmed")]
+    rows = []
+    for _, row in paper.sort_values(["env", "env_steps_per_s"], ascending=False).iterrows():
+        runner = row["env_steps_per_iteration"] / row["sampling_s"]
+        updates = row["minibatches_per_iteration"] * row["update_ms"] / 1e3
+        rows.append(
+            {
+                "env": row["env"],
+                "model": row["model"],
+                "env runner / RLlib-free loop (env steps/s)": f"{runner / row['sampling_limit_steps_per_s']:.2f}",
+                "RLlib / plain-torch minibatch update": f"{row['update_ms'] / row['plain_update_ms']:.2f}",
+                "learner s outside the updates (of all)": f"{row['learner_s'] - updates:.1f} ({row['learner_s']:.1f})",
+            }
+        )
+    return markdown(pd.DataFrame(rows))
 
 
 def ppo_throughput(root: Path) -> str:
@@ -253,6 +315,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "throughput": throughput,
     "layer-goals": layer_goals,
     "ppo-throughput": ppo_throughput,
+    "ppo-settings": ppo_settings,
+    "ppo-overhead": ppo_overhead,
     "core-hours": core_hours,
     "grid-cost": grid_cost,
 }

@@ -15,10 +15,13 @@ TIMES = ["p10_ms", "median_ms", "p90_ms"]
 
 
 def throughput_files(sources: Sequence[Path]) -> list[Path]:
-    """benchmark.py's tables among and under the ``sources``: throughput*.csv, without the *_goals.csv ratio tables."""
+    """benchmark.py's tables among and under the ``sources``: throughput*.csv, without the *_goals.csv ratio tables
+    and benchmark_ppo.py's throughput_ppo*.csv."""
     found = (path for source in sources for path in ([source] if source.is_file() else source.rglob("throughput*.csv")))
     found = (path for path in found if is_table(path, "throughput"))
-    return sorted(path for path in found if not path.stem.endswith("_goals"))
+    return sorted(
+        path for path in found if not path.stem.endswith("_goals") and not path.stem.startswith("throughput_ppo")
+    )
 
 
 def load_throughput(paths: list[Path]) -> pd.DataFrame:

@@ -76,8 +76,12 @@ def test_the_answer_on_the_front_page() -> None:
     ablations = ablations.loc[[FFM, *FFM_ABLATIONS]].dropna(axis=1)
     train, _, memory = train_and_inference()
     goals = pd.read_csv(RESULTS / "throughput_cpu_goals.csv").set_index(["batch", "goal"])["ratio"]
-    speeds = ppo_trials("cpu").groupby("model")["steps_per_s"].mean()
-    hours = 15e6 / speeds / 3600  # per 15M-step trial; the ablations at RayFFM's rate, 7 baselines at the mean
+    benchmarked = pd.read_csv(RESULTS / "throughput_ppo_cpu.csv")
+    paper = benchmarked[(benchmarked["label"] == "paper") & (benchmarked["learner"] == "trimmed")]
+    # per 15M-step trial at the paper's settings; the ablations at RayFFM's rate, 7 baselines at the mean
+    hours = 15e6 / paper.groupby("model")["env_steps_per_s"].mean() / 3600
+    rates = paper.pivot(index="env", columns="model", values="env_steps_per_s")
+    ppo_ratio = rates[FFM] / rates["GRU"]
     grid = 45 * 3 * (hours.sum() + len(FFM_ABLATIONS) * hours[FFM] + 7 * hours.mean())
     p = {(t, a): f"{pomdp[t, a, 'ffm']:.0f} vs {pomdp[t, a, 'gru']:.0f}" for t, a, _ in pomdp.index}
     assert (ablations.idxmin() == "RayFFMNoDecay").all()
@@ -106,8 +110,9 @@ def test_the_answer_on_the_front_page() -> None:
         f"**{ffm_ahead} of 4** in FFM's direction",
         f"train step {train['GRU'] / train[FFM]:.1f}x faster than the GRU ({train[FFM]:.1f} vs {train['GRU']:.1f} ms)",
         f"the FFM layer alone {1 / goals[8, 'FFM / GRU']:.1f}x faster than `nn.GRU`",
-        f"a PPO trial {speeds[FFM] / speeds['GRU']:.1f}x the GRU's env steps per second",
-        f"faster by {speeds[FFM] / speeds['GRU']:.1f}x to {1 / goals[8, 'FFM / GRU']:.1f}x on CPU",
+        f"PPO at the paper's settings {ppo_ratio['RepeatPreviousEasy']:.1f}x (51-step episodes) to "
+        f"{ppo_ratio['LabyrinthEscapeEasy']:.1f}x (1,023-step) the GRU's env steps per second",
+        f"faster by {ppo_ratio.min():.1f}x to {1 / goals[8, 'FFM / GRU']:.1f}x on CPU",
         f"peak training memory {memory[FFM]:.0f} MB, the GRU {memory['GRU']:.0f} MB",
         f"about {round(grid, -3):,.0f} core-hours",
         f"{len(ppo_trials('cpu'))} trials |",
@@ -246,3 +251,19 @@ def test_every_relative_link_and_anchor_resolves() -> None:
             elif anchor and (resolved.suffix != ".md" or anchor not in anchors(resolved.read_text())):
                 broken.append(f"{name}: {target} (no heading #{anchor} in {resolved.relative_to(REPO)})")
     assert not broken, "\n".join(broken)
+
+
+def test_the_ppo_throughput_prose() -> None:
+    table = pd.read_csv(RESULTS / "throughput_ppo_cpu.csv").set_index(["label", "model", "env", "learner"])
+    padded, trimmed = (
+        table.loc["paper", FFM, "RepeatPreviousEasy", learner] for learner in ("rllib-padded", "trimmed")
+    )
+    bptt64 = table.loc["paper-bptt64", FFM, "RepeatPreviousEasy", "trimmed"]
+    assert_quotes(
+        "docs/efficiency.md",
+        f"over {padded['loss_rows_per_valid_step']:.1f} rows per valid env step",
+        f"ppo.py's over {trimmed['loss_rows_per_valid_step']:.2f}",
+        f"{trimmed['env_steps_per_s'] / padded['env_steps_per_s']:.0f}x faster for it "
+        f"({padded['env_steps_per_s']:,.0f} to {trimmed['env_steps_per_s']:,.0f} env steps per second)",
+        f"it runs {bptt64['env_steps_per_s'] / trimmed['env_steps_per_s']:.2f}x as fast as at BPTT 1,024",
+    )

@@ -21,7 +21,7 @@ from plotting.popgym_figures import ablation_scores, relative_mmer
 from plotting.source import NoResultsError
 from plotting.throughput import load_throughput, model_rows
 from plotting.wandb_source import BLOCK, log_records, online_runs
-from results_schema import THROUGHPUT_COLUMNS
+from results_schema import PPO_THROUGHPUT_COLUMNS, THROUGHPUT_COLUMNS
 from tests.modules import RL_STACK, loaded_packages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ MORE_TRIALS = {
     ("RepeatPreviousEasy", "RayFFMNoDecay", 0): [-0.2, 0.0, -0.1],
     ("StatelessCartPoleHard", "BasicMLP", 0): [0.1, 0.2],
 }
-FIGURE_FILES = ("mmer_summary", "learning_curves", "ablations", "throughput", "pomdp", "interpretability")
+FIGURE_FILES = ("mmer_summary", "learning_curves", "ablations", "throughput", "ppo_cost", "pomdp", "interpretability")
 
 
 def results(env: str, model: str, returns: list[float]) -> list[dict]:
@@ -103,6 +103,18 @@ def full_source(source: Path) -> Path:
     ]
     pd.DataFrame(throughput, columns=THROUGHPUT_COLUMNS).to_csv(source / "throughput_cpu.csv", index=False)
     pd.DataFrame({"goal": ["FFM / GRU"], "ratio": [0.2]}).to_csv(source / "throughput_cpu_goals.csv", index=False)
+    ppo_rows = [
+        dict.fromkeys(PPO_THROUGHPUT_COLUMNS, 1)
+        | {"label": "paper", "model": model, "env": "RepeatPreviousEasy", "learner": learner, "bptt_cutoff": 1024}
+        | {"train_batch": 65536, "epochs": 30, "env_steps_per_iteration": 68544, "sampling_s": 10.0}
+        | {"learner_s": seconds, "env_steps_per_s": 68544 / (10 + seconds), "machine": "cpu", "date": "2026-12-02"}
+        for model, learner, seconds in (
+            ("RayFFM", "trimmed", 80.0),
+            ("GRU", "trimmed", 200.0),
+            ("GRU", "rllib-padded", 2000.0),
+        )
+    ]
+    pd.DataFrame(ppo_rows, columns=PPO_THROUGHPUT_COLUMNS).to_csv(source / "throughput_ppo_cpu.csv", index=False)
     for algo in ("sac", "td3"):
         for memory in ("gru", "ffm"):
             for seed in (0, 1):
@@ -226,7 +238,8 @@ def test_committed_tables_alone_rebuild_every_table(full_source: Path, tmp_path:
     without any run folder they give the same tables again, and a pomdp chunk plots beside live runs."""
     first, again = tmp_path / "first", tmp_path / "again"
     main(["all", "--source", str(full_source), "--out", str(tmp_path / "figures"), "--tables", str(first)])
-    tables = [first / "popgym_curves.csv", first / "pomdp_curves.csv", full_source / "throughput_cpu.csv"]
+    tables = [first / "popgym_curves.csv", first / "pomdp_curves.csv"]
+    tables += [full_source / "throughput_cpu.csv", full_source / "throughput_ppo_cpu.csv"]
     main(["all", "--source", *map(str, tables), "--out", str(tmp_path / "figures-again"), "--tables", str(again)])
     for name in ("popgym_final_mmer.csv", "popgym_mmer.csv", "pomdp_final_return.csv", "pomdp_curves.csv"):
         pd.testing.assert_frame_equal(
@@ -471,13 +484,14 @@ def test_a_missing_figure_source_is_one_line_and_status_1(
 def test_all_skips_what_has_no_results(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     main(["all", "--source", str(source), "--out", str(tmp_path / "figures")])  # no SystemExit: some were made
     skipped = capsys.readouterr().err.splitlines()
-    assert sorted(line.split(":")[1].strip() for line in skipped) == ["ablations", "pomdp", "throughput"]
+    assert sorted(line.split(":")[1].strip() for line in skipped) == ["ablations", "pomdp", "ppo", "throughput"]
     assert set(FIGURES) == {
         "table",
         "summary",
         "curves",
         "ablations",
         "throughput",
+        "ppo",
         "pomdp",
         "interpretability",
         "gaps",
