@@ -166,8 +166,8 @@ def sampling_limit(model: str, env: str, num_envs: int, steps: int) -> float:
     module = build_module(model, env)
     envs = [ppo.make_env(env) for _ in range(num_envs)]
     observations = [environment.reset(seed=seed)[0] for seed, environment in enumerate(envs)]
-    initial = {key: torch.as_tensor(value) for key, value in module.get_initial_state().items()}
-    state = {key: value.expand(num_envs, *value.shape).clone() for key, value in initial.items()}
+    initial = module.network.initial_state()
+    state = module.network.batched_initial_state(num_envs)
     done, start = 0, time.perf_counter()
     with torch.no_grad():
         while done < steps:
@@ -196,8 +196,7 @@ def plain_update_ms(model: str, env: str, sequences: int, time_steps: int, sampl
     space.seed(0)
     drawn = [space.sample() for _ in range(sequences * time_steps)]
     observations = stack(drawn, sequences, time_steps) if module.is_stateful() else stack(drawn, len(drawn))
-    initial = {key: torch.as_tensor(value) for key, value in module.get_initial_state().items()}
-    state = {key: value.expand(sequences, *value.shape).clone() for key, value in initial.items()}
+    state = module.network.batched_initial_state(sequences)
     batch = {Columns.OBS: observations} | ({Columns.STATE_IN: state} if state else {})
     with torch.no_grad():
         behaviour = module.forward_train(batch)[Columns.ACTION_DIST_INPUTS]
