@@ -47,7 +47,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ffm import FFM
-from models import BASELINES, MODELS, parse_names
+from models import BASELINES, MODELS, PAPER_MODELS, parse_names
 from models.network import MemoryNetwork
 from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
@@ -310,7 +310,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])
     default_models = ["RayFFM"] + [model.name for model in BASELINES]
-    parser.add_argument("--models", default=",".join(default_models), help="comma list of registry names, or ALL")
+    parser.add_argument("--models", default=",".join(default_models), help="comma list of registry names, or ALL (the paper's 20)")
     parser.add_argument("--batch", type=int, nargs="+", default=[8], help="batch sizes of the models' train steps")
     parser.add_argument("--layer-batch", type=int, nargs="+", default=[8, 64], help="batch sizes of layer/ rows")
     parser.add_argument("--time", type=int, default=1024, help="sequence length T for training steps")
@@ -328,7 +328,7 @@ def main() -> None:
     if args.quick:
         args.batch, args.layer_batch, args.time, args.samples, args.warmup = [2], [2], 16, 2, 1
     try:
-        models = parse_names(args.models, list(MODELS), {"ALL": list(MODELS)}, "model")
+        models = parse_names(args.models, list(MODELS), {"ALL": [model.name for model in PAPER_MODELS]}, "model")
     except ValueError as error:
         parser.error(str(error))
     if args.device == "cuda" and not torch.cuda.is_available():

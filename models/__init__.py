@@ -1,7 +1,9 @@
 """FFM, its ablations and POPGym's memory baselines by registry name, in plain torch.
 
 ``MODELS`` maps each name (the interface of ppo.py and benchmark.py) to a ``ModelSpec``: the memory
-core, the core's defaults and whether POPGym mixes its sine step embedding into the inputs;
+core, the core's defaults and whether POPGym mixes its sine step embedding into the inputs. They are the
+paper's 20 (``PAPER_MODELS``: FFM, its six ablations, POPGym's 13 baselines) and the model of the authors'
+discussion (``DISCUSSION_MODELS``);
 ``parse_names`` reads comma lists of names (models here, envs in ppo.py).
 ``models.network.MemoryNetwork`` builds any of them as POPGym's architecture (torch only);
 ``models.rllib.MemoryModule`` wraps that network as an RLlib RLModule. Nothing here imports ray.
@@ -62,7 +64,18 @@ BASELINES = (
     ModelSpec("S4D", "Diagonal structured state space model", S4DCore),
     ModelSpec("DiffNC", "Differentiable neural computer (DNC)", DiffNCCore),
 )
-MODELS: dict[str, ModelSpec] = {model.name: model for model in FFM_MODELS + BASELINES}
+PAPER_MODELS = FFM_MODELS + BASELINES  # the paper's POPGym grid ("ALL" in ppo.py and benchmark.py)
+# The authors' discussion of RepeatPrevious (their plotting/discussion.py, "FFM-32,104"); not in their committed
+# models: RayFFM with its initial periods (and the slowest trace's 1% time) set to the env's time scales.
+DISCUSSION_MODELS = (
+    _ffm(
+        "RayFFM_32_104",
+        "RayFFM initialised at RepeatPrevious's time scales: periods 32 to 104, slowest trace at 1% after 104 steps",
+        min_period=32,
+        max_period=104,
+    ),
+)
+MODELS: dict[str, ModelSpec] = {model.name: model for model in PAPER_MODELS + DISCUSSION_MODELS}
 
 
 def get_model(name: str) -> ModelSpec:

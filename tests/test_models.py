@@ -124,6 +124,19 @@ def test_initialisation_follows_popgym_689d89b() -> None:
         assert final.bias.abs().max() > 0  # torch's default bias, not zeroed
 
 
+def test_rayffm_32_104_is_rayffm_initialised_at_repeat_previous_time_scales() -> None:
+    """The authors' discussion's FFM-32,104: periods linspace(32, 104, c), the slowest trace at 1% after 104
+    steps, the fastest at the floor as in RayFFM; everything else RayFFM's (same parameter names and shapes)."""
+    informed, default = (make(name).network.core.ffm.aggregator for name in ("RayFFM_32_104", "RayFFM"))
+    periods = [32 + (104 - 32) * k / 3 for k in range(4)]
+    torch.testing.assert_close(informed.w.double(), torch.tensor([2 * np.pi / p for p in periods]).double())
+    assert informed.a[-1].item() == pytest.approx(np.log(0.01) / 104, rel=1e-6)
+    assert informed.a[0].item() == default.a[0].item()
+    assert default.a[-1].item() == pytest.approx(np.log(0.01) / 1024, rel=1e-6)
+    shapes = {name: p.shape for name, p in make("RayFFM").named_parameters()}
+    assert {name: p.shape for name, p in make("RayFFM_32_104").named_parameters()} == shapes
+
+
 @pytest.mark.parametrize("name", [name for name, spec in MODELS.items() if spec.positional])
 def test_sine_embedding_enters_after_the_feature_map_before_the_preprocessor(name: str) -> None:
     """POPGym's apply_embedding: x <- (1 - s) LN(W x) + s pe(t), then the preprocessor; t counts episode steps."""

@@ -36,7 +36,9 @@ def test_variables_are_read_and_flags_win() -> None:
     assert settings.models == ("RayFFM", "GRU")
     assert settings.steps == 200_000
     assert set(settings.envs) == {"AutoencodeEasy", "RepeatPreviousEasy", "RepeatFirstEasy", "CountRecallEasy"}
-    assert ppo.parse_settings([], environ={"POPGYM_MODELS": "ALL"}).models == tuple(MODELS)
+    paper_grid = ppo.parse_settings([], environ={"POPGYM_MODELS": "ALL"}).models
+    assert len(paper_grid) == 20 and set(paper_grid) == set(MODELS) - {"RayFFM_32_104"}
+    assert ppo.parse_settings(["--models", "RayFFM_32_104"], environ={}).models == ("RayFFM_32_104",)
 
 
 def test_env_names_groups_and_splits() -> None:
