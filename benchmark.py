@@ -310,7 +310,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])
     default_models = ["RayFFM"] + [model.name for model in BASELINES]
-    parser.add_argument("--models", default=",".join(default_models), help="comma list of registry names, or ALL (the paper's 20)")
+    parser.add_argument(
+        "--models", default=",".join(default_models), help="comma list of registry names, or ALL (the paper's 20)"
+    )
     parser.add_argument("--batch", type=int, nargs="+", default=[8], help="batch sizes of the models' train steps")
     parser.add_argument("--layer-batch", type=int, nargs="+", default=[8, 64], help="batch sizes of layer/ rows")
     parser.add_argument("--time", type=int, default=1024, help="sequence length T for training steps")

@@ -13,6 +13,8 @@ Figures (PNG and PDF in --out) and tables:
   ppo               PPO's cost per model at the paper's settings: sampling and learner seconds per 1,000 env steps
                     (benchmark_ppo.py's throughput_ppo*.csv under --source)
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
+  init              the discussion: MMER of FFM-32,104 (RayFFM_32_104), FFM-1,1024 (RayFFM) and the GRU per env
+  timescales        the discussion: FFM's learned t_alpha and t_omega over training, with the actor and critic modes
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
 POPGym results come from ppo.py's trial folders under --source (and curve tables given there), or from wandb
 with --wandb. One --source folder holding the committed tables (results/ of this repository) is read by figure
@@ -29,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from plotting.committed import committed_sets
+from plotting.discussion import init_curves, time_scales_figure
 from plotting.interpretability import interpretability
 from plotting.load import TABLE_PREFIXES, is_table, load_popgym
 from plotting.pomdp import load_pomdp, pomdp_figure, write_tables
@@ -89,10 +92,15 @@ POPGYM: dict[str, Callable[[pd.DataFrame, argparse.Namespace], str]] = {
     "curves": curves,
     "ablations": lambda results, args: wrote(ablations(results, args.out)),
     "interpretability": lambda results, args: wrote(interpretability(results, args.out)),
+    "init": lambda results, args: wrote(init_curves(results, args.out)),
+    "timescales": lambda results, args: wrote(time_scales_figure(results, args.out)),
     "gaps": gaps,
 }
 OTHERS: dict[str, Callable[[argparse.Namespace], str]] = {"throughput": throughput, "ppo": ppo, "pomdp": pomdp}
-FIGURES = ("table", "summary", "curves", "ablations", "throughput", "ppo", "pomdp", "interpretability", "gaps")
+FIGURES = (
+    *("table", "summary", "curves", "ablations", "throughput", "ppo", "pomdp", "interpretability", "init"),
+    *("timescales", "gaps"),
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -11,10 +11,10 @@ from plotting.load import align_steps
 from plotting.source import NoResultsError
 from results_schema import FFM
 
-# logged name: (title, axis label, what its units are)
+# logged name: (title, axis label)
 QUANTITIES = {
-    "decay_time": ("decay time to 1%", "time steps until a trace is at 1%", "traces"),
-    "period": ("oscillation period", "time steps per turn", "frequencies"),
+    "decay_time": ("decay time to 1%", "time steps until a trace is at 1%"),
+    "period": ("oscillation period", "time steps per turn"),
 }
 
 
@@ -39,15 +39,16 @@ def interpretability(results: pd.DataFrame, out: Path, model: str = FFM) -> Path
     envs = sorted(long["env"].unique())
     figure, axes = panels(2 * len(envs), columns=2, width=6, height=3.4)
     for index, env in enumerate(envs):
-        for axis, (quantity, (title, label, units)) in zip(
-            axes[2 * index : 2 * index + 2], QUANTITIES.items(), strict=True
-        ):
+        for axis, (quantity, (title, label)) in zip(axes[2 * index : 2 * index + 2], QUANTITIES.items(), strict=True):
             data = long[(long["env"] == env) & (long["quantity"] == quantity)]
             sns.lineplot(
                 data=data, x="step", y="value", hue="unit", palette="viridis", errorbar=None, legend=False, ax=axis
             )
             axis.set_yscale("log")
-            title = f"{env}: {title} ({data['unit'].nunique()} {units}, dark to light)"
-            axis.set(title=title, xlabel="training env steps", ylabel=label)
-    figure.suptitle(f"{model}'s learned time scales during training (one line per trace / frequency, mean over seeds)")
+            axis.set(title=f"{env}: {title}", xlabel="training env steps", ylabel=label)
+            axis.title.set_fontsize("medium")
+    figure.suptitle(
+        f"{model}'s learned time scales during training\n"
+        "one line per trace (decay) or frequency (period), dark to light, mean over seeds"
+    )
     return save(figure, out, "interpretability")

@@ -14,6 +14,7 @@ import pytest
 import wandb
 
 from plotting.__main__ import FIGURES, main
+from plotting.discussion import CLIP, time_scales
 from plotting.interpretability import internals
 from plotting.load import align_steps, load_popgym, split_difficulty
 from plotting.pomdp import load_pomdp
@@ -36,8 +37,12 @@ MORE_TRIALS = {
     ("RepeatPreviousEasy", "GRU", 0): [math.nan, 0.0, 0.1, 0.05],  # no episode finished in the first iteration
     ("RepeatPreviousEasy", "RayFFMNoDecay", 0): [-0.2, 0.0, -0.1],
     ("StatelessCartPoleHard", "BasicMLP", 0): [0.1, 0.2],
+    ("RepeatPreviousEasy", "RayFFM_32_104", 0): [-0.3, 0.1, 0.2],
 }
-FIGURE_FILES = ("mmer_summary", "learning_curves", "ablations", "throughput", "ppo_cost", "pomdp", "interpretability")
+FIGURE_FILES = (
+    *("mmer_summary", "learning_curves", "ablations", "throughput", "ppo_cost", "pomdp", "interpretability"),
+    *("init", "timescales"),
+)
 
 
 def results(env: str, model: str, returns: list[float]) -> list[dict]:
@@ -428,6 +433,7 @@ def test_figure_numbers(full_source: Path) -> None:
         {
             ("RepeatPreviousEasy", "BasicMLP"): (0.3 + 0.45) / 0.45,
             ("RepeatPreviousEasy", "GRU"): (0.3 - 0.1) / 0.1,
+            ("RepeatPreviousEasy", "RayFFM_32_104"): (0.3 - 0.2) / 0.2,
             ("StatelessCartPoleHard", "BasicMLP"): (0.3 - 0.2) / 0.2,
         }
     )
@@ -439,6 +445,16 @@ def test_figure_numbers(full_source: Path) -> None:
     assert len(long) == 8 * (3 + 2)  # 8 RayFFM iterations x (3 traces + 2 frequencies)
     last = long[(long["env"] == "StatelessCartPoleHard") & (long["step"] == 200)].set_index(["quantity", "unit"])
     assert last.loc[("decay_time", "02"), "value"] == 2.0**3 and last.loc[("period", "1"), "value"] == 20.0
+
+    scales = time_scales(table).set_index(["model", "env", "seed", "step", "time_scale", "unit"])["value"]
+    for model in ("RayFFM", "RayFFM_32_104"):
+        for i, step in enumerate((100, 200, 300)):  # the fixture logs decay_time 2 ** (trace + i), period 10 (unit + 1)
+            a = math.log(0.01) / 2.0 ** (2 + i)  # trace 02's decay rate, back from its time to 1%
+            key = (model, "RepeatPreviousEasy", 0, step)
+            assert scales[(*key, "t_alpha", "02")] == pytest.approx(math.log(0.1) / a)  # the authors' t_alpha
+            assert scales[(*key, "t_omega", "1")] == 20.0
+    far = time_scales(table.assign(**{"ffm/decay_time/00": 1e9}))  # t_alpha 5e8 steps: drawn at the clip
+    assert scales.between(0, CLIP).all() and far["value"].max() == CLIP
 
     rows = model_rows(load_throughput([full_source / "throughput_cpu.csv"])).set_index(["model", "mode", "device"])
     assert len(rows) == 5  # layer/ and process-baseline rows left out
@@ -484,7 +500,7 @@ def test_a_missing_figure_source_is_one_line_and_status_1(
 def test_all_skips_what_has_no_results(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     main(["all", "--source", str(source), "--out", str(tmp_path / "figures")])  # no SystemExit: some were made
     skipped = capsys.readouterr().err.splitlines()
-    assert sorted(line.split(":")[1].strip() for line in skipped) == ["ablations", "pomdp", "ppo", "throughput"]
+    assert sorted(line.split(":")[1].strip() for line in skipped) == ["ablations", "init", "pomdp", "ppo", "throughput"]
     assert set(FIGURES) == {
         "table",
         "summary",
@@ -494,6 +510,8 @@ def test_all_skips_what_has_no_results(source: Path, tmp_path: Path, capsys: pyt
         "ppo",
         "pomdp",
         "interpretability",
+        "init",
+        "timescales",
         "gaps",
     }
 
