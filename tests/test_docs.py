@@ -1,6 +1,7 @@
 """The Markdown pages: generated tables current, every number quoted in prose the committed tables' number,
 every relative link and #anchor resolving (GitHub's heading slugs)."""
 
+import math
 import re
 import subprocess
 from pathlib import Path
@@ -266,4 +267,62 @@ def test_the_ppo_throughput_prose() -> None:
         f"{trimmed['env_steps_per_s'] / padded['env_steps_per_s']:.0f}x faster for it "
         f"({padded['env_steps_per_s']:,.0f} to {trimmed['env_steps_per_s']:,.0f} env steps per second)",
         f"it runs {bptt64['env_steps_per_s'] / trimmed['env_steps_per_s']:.2f}x as fast as at BPTT 1,024",
+    )
+
+
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
+
+
+def test_what_ffm_learns_prose() -> None:
+    """docs/results.md's reading of the interpretability figure, from the cpu run's logged internals."""
+    curves = pd.concat(curve_table(path) for path in sorted(RESULTS.glob("cpu/*/popgym_curves.csv")))
+    ffm = curves[curves["model"] == FFM].sort_values("step")
+    decay = sorted(column for column in ffm if column.startswith("ffm/decay_time/"))
+    period = sorted(column for column in ffm if column.startswith("ffm/period/"))[1:]  # the three rotating ones
+    ceiling = math.log(0.01) / -1e-8  # the decay time at the floor a = -1e-8
+    runs = ffm.groupby(["env", "seed"])
+    final = runs.last()
+    at_ceiling = final[decay] >= 0.999 * ceiling
+    reached = ffm[ffm[decay[-1]] >= 0.999 * ceiling].groupby(["env", "seed"])["step"].min()
+    settled = final.loc[~at_ceiling[decay[-1]], decay[-1]]
+    next_slowest = final.loc[~at_ceiling[decay[-2]], decay[-2]]
+    longest = final[period].max(axis=1)
+    stuck = longest[longest > 512].sort_values()  # still above half the initial 1,024
+    shortened = final.loc[longest <= 512, period]
+    repeat_first = at_ceiling.loc["RepeatFirstEasy"].sum(axis=1)
+    assert set(reached.index.get_level_values("env")) == set(curves["env"])  # "on every env"
+    assert_quotes(
+        "docs/results.md",
+        f"within the first {round(reached.min(), -2):,.0f}-{round(reached.max(), -2):,.0f} env steps",
+        f"in {len(reached)} of the {len(final)} runs, on every env; the other {NUMBER_WORDS[len(settled)]} "
+        f"(one seed of each CartPole) settle at {round(settled.min(), -1):.0f}-{round(settled.max(), -1):.0f} steps",
+        f"{NUMBER_WORDS[repeat_first.min()]} or {NUMBER_WORDS[repeat_first.max()]} traces do so in every run",
+        f"moves from {ffm[decay[-2]].iloc[0]:.0f} to {next_slowest.min():.0f}-{next_slowest.max():.0f} steps",
+        f"the fastest stay at {final[decay[0]].min():.1f}-{final[decay[0]].max():.1f} steps",
+        f"to {shortened.min().min():.0f}-{shortened.max().max():.0f} in {len(shortened)} of the {len(final)} runs "
+        f"({' and '.join(f'{value:.0f}' for value in stuck)} in the other {NUMBER_WORDS[len(stuck)]})",
+    )
+    assert all(final.index.get_level_values("env")[~at_ceiling[decay[-1]]].str.contains("CartPole"))
+
+
+def test_the_ten_times_prose() -> None:
+    """docs/results.md's reading of the ten-times-budget curves: when each model's trials reach 0.9 MMER."""
+    curves = ten_times()
+    first = curves[curves["mmer"] >= 0.9].groupby(["env", "model", "seed"])["step"].min() / 1000
+    reach = first.groupby(["env", "model"]).agg(["min", "max"]).map("{:.0f}".format)
+    above = curves[(curves["env"] == "RepeatFirstEasy") & (curves["mmer"] >= 0.98)]
+    all_above = above.groupby(["model", "seed"])["step"].min().max() / 1000
+    final = final_mmer(curves).groupby(["env", "model"])["mmer"].agg(["min", "max"]).map("{:.2f}".format)
+
+    def span(env: str, model: str) -> str:
+        return f"{reach.loc[(env, model), 'min']}-{reach.loc[(env, model), 'max']}k"
+
+    assert_quotes(
+        "docs/results.md",
+        f"The GRU reaches 0.9 MMER at {span('RepeatFirstEasy', 'GRU')} steps, FFM at "
+        f"{span('RepeatFirstEasy', FFM)}; every trial of both is above 0.98 by {all_above:.0f}k",
+        f"passes 0.9 at {span('RepeatPreviousEasy', 'GRU')} steps and stays at "
+        f"{final.loc[('RepeatPreviousEasy', 'GRU'), 'min']}-{final.loc[('RepeatPreviousEasy', 'GRU'), 'max']}",
+        f"FFM reaches 0.9 at {span('NoisyPositionOnlyCartPoleEasy', FFM)} steps, the GRU at "
+        f"{span('NoisyPositionOnlyCartPoleEasy', 'GRU')}",
     )
