@@ -25,6 +25,7 @@ PAPER_ENVS = 45  # the paper's popgym envs (ppo.env_groups()["ALL"])
 PAPER_SEEDS = 3
 PAPER_BASELINES = 13  # POPGym's baselines (models/), DiffNC among them
 PPO_LABELS = ("paper", "paper-bptt64", "paper-2runners", "cpu")  # benchmark_ppo.py's settings, in table order
+BEFORE_RERUN = "before-rerun"  # results/before-rerun/<run>/<env>/popgym_mmer.csv: the runs the re-run replaced
 NODE_CPUS, NODES = 64, 16  # the example cluster (cluster/aws.yaml): c7i.16xlarge workers
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
 
@@ -271,6 +272,43 @@ def ppo_throughput(root: Path) -> str:
     return markdown(pd.DataFrame(rows))
 
 
+def rerun_comparison(root: Path) -> pd.DataFrame:
+    """Each re-run chunk's final MMER and env steps/s per model against the run it replaced (the tables kept in
+    results/before-rerun/<run>/<env>/popgym_mmer.csv): run, env, model, both means and stds, both speeds."""
+    before = [
+        (path, path.relative_to(root / BEFORE_RERUN).parts[:2])
+        for path in root.glob(f"{BEFORE_RERUN}/*/*/popgym_mmer.csv")
+    ]
+    tables = []
+    for path, (run, env) in sorted(before):
+        after = pd.read_csv(root / run / env / "popgym_mmer.csv")
+        joined = pd.read_csv(path).merge(after, on=["env", "model"], suffixes=("_before", "_after"), validate="1:1")
+        tables.append(joined.assign(run=run))
+    return pd.concat(tables, ignore_index=True)
+
+
+def rerun(root: Path) -> str:
+    """The re-run at the current code against the runs it replaced: final MMER before and after (mean ± std over
+    seeds), whether the change is within the seeds' spread (at most the larger std), and env steps/s per trial."""
+    table = rerun_comparison(root)
+    change = table["mmer_mean_after"] - table["mmer_mean_before"]
+    within = change.abs() <= table[["mmer_std_before", "mmer_std_after"]].max(axis=1)
+    rows = pd.DataFrame(
+        {
+            "run": table["run"].map("`{}`".format),
+            "env": table["env"],
+            "model": table["model"],
+            "final MMER before": [spread(m, s, 3) for m, s in table[["mmer_mean_before", "mmer_std_before"]].values],
+            "after": [spread(m, s, 3) for m, s in table[["mmer_mean_after", "mmer_std_after"]].values],
+            "change": [f"{c:+.3f}" + ("" if w else " (**outside**)") for c, w in zip(change, within, strict=True)],
+            "env steps/s before / after": [
+                f"{b:,.0f} / {a:,.0f}" for b, a in table[["steps_per_s_mean_before", "steps_per_s_mean_after"]].values
+            ],
+        }
+    )
+    return markdown(rows)
+
+
 def core_hours(root: Path) -> str:
     """Core-hours of one 15M-step trial per model measured in PPO, from its env steps per second."""
     hours = PAPER_STEPS / ppo_speeds(root) / 3600
@@ -315,6 +353,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "throughput": throughput,
     "layer-goals": layer_goals,
     "ppo-throughput": ppo_throughput,
+    "rerun": rerun,
     "ppo-settings": ppo_settings,
     "ppo-overhead": ppo_overhead,
     "core-hours": core_hours,

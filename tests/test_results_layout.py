@@ -20,6 +20,7 @@ KEPT = [
     "results/cpu/RepeatFirstEasy/popgym_mmer.md",
     "results/cpu-10x/NoisyPositionOnlyCartPoleEasy/popgym_mmer.csv",
     "results/pomdp-sac/Pendulum-V/pomdp_curves.csv",
+    "results/before-rerun/cpu/RepeatFirstEasy/popgym_mmer.csv",
 ]
 IGNORED = [
     "results/popgym_curves.csv",  # the chunks' curves merged: they are committed already
@@ -32,6 +33,7 @@ IGNORED = [
     "results/cpu-RepeatFirstEasy/RepeatFirstEasy-GRU-0/checkpoint_000015/module_state.pt",
     "results/pomdp/Pendulum-V/sac-gru-seed0/progress.csv",
     "results/demo/PositionOnlyCartPoleEasy-GRU-0/params.json",
+    "results/before-rerun/cpu/RepeatFirstEasy/popgym_curves.csv",  # only the summary of a replaced run
 ]
 
 
