@@ -47,7 +47,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ffm import FFM
-from models import BASELINES, MODELS, PAPER_MODELS, parse_names
+from models import BASELINES, MODEL_GROUPS, MODELS, parse_names
 from models.network import MemoryNetwork
 from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
@@ -330,7 +330,7 @@ def main() -> None:
     if args.quick:
         args.batch, args.layer_batch, args.time, args.samples, args.warmup = [2], [2], 16, 2, 1
     try:
-        models = parse_names(args.models, list(MODELS), {"ALL": [model.name for model in PAPER_MODELS]}, "model")
+        models = parse_names(args.models, list(MODELS), MODEL_GROUPS, "model")
     except ValueError as error:
         parser.error(str(error))
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -30,7 +30,7 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.tune import Callback
 from tqdm import tqdm
 
-from models import FFM_MODELS, MODELS, PAPER_MODELS, parse_names
+from models import FFM_MODELS, MODEL_GROUPS, MODELS, parse_names
 from models.callbacks import PER_UNIT, PREFIX, FFMInternalsCallback
 from results_schema import MMER, MODEL_KEY, RETURN_MEAN, STEP, THREADS
 
@@ -217,7 +217,7 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         return value
 
     try:
-        models = parse_names(args.models, list(MODELS), {"ALL": [model.name for model in PAPER_MODELS]}, "model")
+        models = parse_names(args.models, list(MODELS), MODEL_GROUPS, "model")
         envs = parse_names(args.experiment, list(popgym_envs()), env_groups(), "env")
     except ValueError as error:
         parser.error(str(error))

@@ -76,6 +76,7 @@ DISCUSSION_MODELS = (
     ),
 )
 MODELS: dict[str, ModelSpec] = {model.name: model for model in PAPER_MODELS + DISCUSSION_MODELS}
+MODEL_GROUPS = {"ALL": [model.name for model in PAPER_MODELS]}  # the group names parse_names takes for models
 
 
 def get_model(name: str) -> ModelSpec:

@@ -70,8 +70,7 @@ def time_scales_figure(results: pd.DataFrame, out: Path) -> Path:
     """Per env and FFM model: t_alpha of each trace and t_omega of each frequency over training, one line per
     trace and seed, with the discussion's actor and critic modes."""
     long = time_scales(results)
-    rows = long[["env", "model"]].drop_duplicates().sort_values(["env", "model"]).itertuples(index=False)
-    rows = list(rows)
+    rows = list(long[["env", "model"]].drop_duplicates().sort_values(["env", "model"]).itertuples(index=False))
     figure, axes = panels(2 * len(rows), columns=2, width=6, height=3.6)
     for index, (env, model) in enumerate(rows):
         for axis, (name, (_, _, label, actor, critic)) in zip(
@@ -85,8 +84,7 @@ def time_scales_figure(results: pd.DataFrame, out: Path) -> Path:
             axis.axhline(actor, color="tab:purple", linewidth=2, label=f"paper's actor mode ({actor})")
             axis.axhline(critic, color="tab:red", linewidth=2, label=f"paper's critic mode ({critic})")
             axis.set_ylim(0, CLIP * 1.03)
-            title = f"{env}, {PAPER_NAMES[model]}"
-            axis.set(title=title, xlabel="env steps", ylabel=label)
+            axis.set(title=f"{env}, {PAPER_NAMES[model]}", xlabel="env steps", ylabel=label)
             axis.legend(loc="upper right", fontsize="small")
     figure.suptitle(
         f"FFM's learned time scales, clipped at {CLIP} as the paper's: one line per trace or frequency and seed "

@@ -274,7 +274,8 @@ def ppo_throughput(root: Path) -> str:
 
 def rerun_comparison(root: Path) -> pd.DataFrame:
     """Each re-run chunk's final MMER and env steps/s per model against the run it replaced (the tables kept in
-    results/before-rerun/<run>/<env>/popgym_mmer.csv): run, env, model, both means and stds, both speeds."""
+    results/before-rerun/<run>/<env>/popgym_mmer.csv): run, env, model, both means and stds, both speeds, the
+    change of the mean and whether it is within the seeds' spread (at most the larger std)."""
     before = [
         (path, path.relative_to(root / BEFORE_RERUN).parts[:2])
         for path in root.glob(f"{BEFORE_RERUN}/*/*/popgym_mmer.csv")
@@ -284,15 +285,15 @@ def rerun_comparison(root: Path) -> pd.DataFrame:
         after = pd.read_csv(root / run / env / "popgym_mmer.csv")
         joined = pd.read_csv(path).merge(after, on=["env", "model"], suffixes=("_before", "_after"), validate="1:1")
         tables.append(joined.assign(run=run))
-    return pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True)
+    change = table["mmer_mean_after"] - table["mmer_mean_before"]
+    return table.assign(change=change, within=change.abs() <= table[["mmer_std_before", "mmer_std_after"]].max(axis=1))
 
 
 def rerun(root: Path) -> str:
     """The re-run at the current code against the runs it replaced: final MMER before and after (mean ± std over
     seeds), whether the change is within the seeds' spread (at most the larger std), and env steps/s per trial."""
     table = rerun_comparison(root)
-    change = table["mmer_mean_after"] - table["mmer_mean_before"]
-    within = change.abs() <= table[["mmer_std_before", "mmer_std_after"]].max(axis=1)
     rows = pd.DataFrame(
         {
             "run": table["run"].map("`{}`".format),
@@ -300,7 +301,7 @@ def rerun(root: Path) -> str:
             "model": table["model"],
             "final MMER before": [spread(m, s, 3) for m, s in table[["mmer_mean_before", "mmer_std_before"]].values],
             "after": [spread(m, s, 3) for m, s in table[["mmer_mean_after", "mmer_std_after"]].values],
-            "change": [f"{c:+.3f}" + ("" if w else " (**outside**)") for c, w in zip(change, within, strict=True)],
+            "change": [f"{c:+.3f}" + ("" if w else " (**outside**)") for c, w in table[["change", "within"]].values],
             "env steps/s before / after": [
                 f"{b:,.0f} / {a:,.0f}" for b, a in table[["steps_per_s_mean_before", "steps_per_s_mean_after"]].values
             ],
