@@ -65,6 +65,7 @@ class Settings:
     envs: tuple[str, ...]
     steps: int
     samples: int
+    seeds: tuple[int, ...]  # the ones of range(samples) this run trains
     workers: int
     envs_per_worker: int
     bptt_cutoff: int
@@ -93,7 +94,8 @@ OPTIONS = (
     ("models", "POPGYM_MODELS", "RayFFM", "comma list of model names, or ALL (the paper's 20)"),
     ("experiment", "POPGYM_EXPERIMENT", "ALL", "comma list of popgym env groups or env class names"),
     ("steps", "POPGYM_STEPS", "15e6", "env steps per trial"),
-    ("samples", "POPGYM_SAMPLES", "1", "seeds per env x model"),
+    ("samples", "POPGYM_SAMPLES", "1", "seeds per env x model (0 .. SAMPLES-1)"),
+    ("seeds", "POPGYM_SEEDS", "", "run only these of them (comma list, e.g. 2: a grid run in chunks); empty: all"),
     ("workers", "POPGYM_WORKERS", "4", "remote env runners per trial (0: sample in the trial process)"),
     ("envs-per-worker", "POPGYM_ENVS_PER_WORKER", "16", "vectorised envs per env runner"),
     ("bptt-cutoff", "POPGYM_BPTT_CUTOFF", "1024", "max_seq_len and rollout fragment length"),
@@ -165,6 +167,19 @@ PRESETS["cpu-10x-init"] = PRESETS["cpu-10x"] | {
     "experiment": "RepeatPreviousEasy,RepeatPreviousMedium",
     "name": "cpu-10x-init",
 }
+# The same comparison at the paper's PPO settings (issue 28): the defaults' batch of 65,536 env steps (BPTT 1024,
+# minibatch 8,192, 30 epochs) from 64 envs sampled in the trial process instead of 4 runners x 16, RayFFM and the
+# GRU on RepeatPreviousEasy, 40 batches per trial (about six hours of the 2-core machine for the 6 trials); run
+# one seed per session (--seeds S --name paper-settings-seedS), two trials at a time.
+PRESETS["paper-settings"] = {
+    "models": "RayFFM,GRU",
+    "experiment": "RepeatPreviousEasy",
+    "steps": str(40 * 65_536),
+    "samples": "3",
+    "workers": "0",
+    "envs-per-worker": "64",
+    "name": "paper-settings",
+}
 # The six RayFFM ablations on two of those envs, same budget; their RayFFM reference is the "cpu" run.
 PRESETS["cpu-ablations"] = PRESETS["cpu"] | {
     "models": ",".join(model.name for model in FFM_MODELS[1:]),
@@ -227,6 +242,10 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     envs = envs[split_id::splits]
     if not envs:
         parser.error(f"split {split_id} of {splits} holds no env: fewer envs than splits")
+    samples = number("samples", int, 1)
+    seeds = parse_seeds(args.seeds, samples)
+    if isinstance(seeds, str):
+        parser.error(seeds)
     if args.gpu is None:
         args.gpu = str(int(_gpu_visible()))
     if args.address and Path(args.storage).resolve() == REPO / "results":
@@ -235,7 +254,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         models=tuple(models),
         envs=tuple(envs),
         steps=number("steps", int, 1),
-        samples=number("samples", int, 1),
+        samples=samples,
+        seeds=seeds,
         workers=number("workers", int, 0),
         envs_per_worker=number("envs-per-worker", int, 1),
         bptt_cutoff=number("bptt-cutoff", int, 1),
@@ -249,6 +269,16 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         address=args.address,
         max_failures=number("max-failures", int, -1),
     )
+
+
+def parse_seeds(text: str, samples: int) -> tuple[int, ...] | str:
+    """'0,2' -> (0, 2), checked against range(samples); '' -> all of them; an error message if invalid."""
+    if not text.strip():
+        return tuple(range(samples))
+    seeds = [_parse_number(part, int) for part in text.split(",")]
+    if any(seed is None or not 0 <= seed < samples for seed in seeds) or len(set(seeds)) != len(seeds):
+        return f"--seeds: expected distinct whole numbers in 0 .. {samples - 1} (--samples {samples}), got {text!r}"
+    return tuple(sorted(seeds))
 
 
 def _parse_number(text: str, kind: type) -> float | None:
@@ -425,7 +455,7 @@ def run(settings: Settings):
         MODEL_KEY: tune.grid_search(list(settings.models)),
         # resolved per trial from the model name: Tune keeps primitive grid values readable (trial names)
         "_rl_module_spec": tune.sample_from(lambda config: module_spec(config[MODEL_KEY])),
-        "seed": tune.grid_search(list(range(settings.samples))),
+        "seed": tune.grid_search(list(settings.seeds)),
     }
     run_config = tune.RunConfig(
         name=settings.name,
@@ -487,8 +517,10 @@ class TrialProgress(Callback):
 
     def __init__(self, settings: Settings):
         self.steps = settings.steps
-        self.trials = len(settings.envs) * len(settings.models) * settings.samples
-        self.name_width = max(map(len, settings.envs)) + max(map(len, settings.models)) + len(str(settings.samples)) + 2
+        self.trials = len(settings.envs) * len(settings.models) * len(settings.seeds)
+        self.name_width = (
+            max(map(len, settings.envs)) + max(map(len, settings.models)) + len(str(max(settings.seeds))) + 2
+        )
 
     def setup(self, **info) -> None:
         self.terminal = sys.stderr.isatty()
@@ -600,8 +632,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(argv)
     experiment = settings.storage / settings.name
     logs = "" if settings.verbose else " (logs: ray.log, and stdout / stderr per trial)"
+    seeds = f"{settings.samples} seeds"
+    if len(settings.seeds) < settings.samples:
+        seeds = f"seeds {','.join(map(str, settings.seeds))} of {settings.samples}"
     print(
-        f"{len(settings.envs)} envs x {len(settings.models)} models x {settings.samples} seeds, "
+        f"{len(settings.envs)} envs x {len(settings.models)} models x {seeds}, "
         f"{settings.steps:,} steps each -> {experiment}{logs}",
         file=sys.stderr,
     )

@@ -15,6 +15,8 @@ Figures (PNG and PDF in --out) and tables:
   interpretability  figure 6: RayFFM's decay times and oscillation periods over training
   init              the discussion: MMER of FFM-32,104 (RayFFM_32_104), FFM-1,1024 (RayFFM) and the GRU per env
   timescales        the discussion: FFM's learned t_alpha and t_omega over training, with the actor and critic modes
+  batch             RayFFM and the GRU at the paper's PPO batch against the cpu-10x preset's, at equal env steps and
+                    to the end (+ paper_settings_mmer.csv: MMER of each at both); committed tables only
   gaps              each model's final MMER minus the memoryless baseline's (printed; --require-gap checks it)
 POPGym results come from ppo.py's trial folders under --source (and curve tables given there), or from wandb
 with --wandb. One --source folder holding the committed tables (results/ of this repository) is read by figure
@@ -34,6 +36,8 @@ from plotting.committed import committed_sets
 from plotting.discussion import init_curves, time_scales_figure
 from plotting.interpretability import interpretability
 from plotting.load import TABLE_PREFIXES, is_table, load_popgym
+from plotting.paper_settings import TABLE as BATCH_TABLE
+from plotting.paper_settings import batch_figure
 from plotting.pomdp import load_pomdp, pomdp_figure, write_tables
 from plotting.popgym_figures import ablations, learning_curves, memory_gaps, mmer_summary, write_table
 from plotting.ppo_cost import load_ppo_throughput, ppo_cost_figure, ppo_files
@@ -82,6 +86,10 @@ def pomdp(args: argparse.Namespace) -> str:
     return wrote(pomdp_figure(table, args.out)) + f"; wrote {', '.join(map(str, write_tables(table, args.tables)))}"
 
 
+def batch(args: argparse.Namespace) -> str:
+    return wrote(batch_figure(args.source, args.out, args.tables)) + f"; wrote {args.tables / BATCH_TABLE}"
+
+
 def wrote(path: Path) -> str:
     return f"wrote {path} (and .pdf)"
 
@@ -96,10 +104,15 @@ POPGYM: dict[str, Callable[[pd.DataFrame, argparse.Namespace], str]] = {
     "timescales": lambda results, args: wrote(time_scales_figure(results, args.out)),
     "gaps": gaps,
 }
-OTHERS: dict[str, Callable[[argparse.Namespace], str]] = {"throughput": throughput, "ppo": ppo, "pomdp": pomdp}
+OTHERS: dict[str, Callable[[argparse.Namespace], str]] = {
+    "throughput": throughput,
+    "ppo": ppo,
+    "pomdp": pomdp,
+    "batch": batch,
+}
 FIGURES = (
     *("table", "summary", "curves", "ablations", "throughput", "ppo", "pomdp", "interpretability", "init"),
-    *("timescales", "gaps"),
+    *("timescales", "batch", "gaps"),
 )
 
 

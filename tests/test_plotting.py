@@ -500,7 +500,8 @@ def test_a_missing_figure_source_is_one_line_and_status_1(
 def test_all_skips_what_has_no_results(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     main(["all", "--source", str(source), "--out", str(tmp_path / "figures")])  # no SystemExit: some were made
     skipped = capsys.readouterr().err.splitlines()
-    assert sorted(line.split(":")[1].strip() for line in skipped) == ["ablations", "init", "pomdp", "ppo", "throughput"]
+    skipped_figures = sorted(line.split(":")[1].strip() for line in skipped)
+    assert skipped_figures == ["ablations", "batch", "init", "pomdp", "ppo", "throughput"]
     assert set(FIGURES) == {
         "table",
         "summary",
@@ -512,6 +513,7 @@ def test_all_skips_what_has_no_results(source: Path, tmp_path: Path, capsys: pyt
         "interpretability",
         "init",
         "timescales",
+        "batch",
         "gaps",
     }
 
@@ -525,3 +527,50 @@ def test_memory_gaps_and_the_required_gap(source: Path, capsys: pytest.CaptureFi
     with pytest.raises(SystemExit):
         main(["gaps", "--source", str(source), "--baseline", "LSTM"])
     assert "plotting: gaps: baseline 'LSTM' has no results" in capsys.readouterr().err
+
+
+def batch_curves(root: Path, run: str, chunk: str, seeds: range, iterations: int, steps: int) -> Path:
+    """A committed curve table results/<run>/<chunk>/popgym_curves.csv: RayFFM's MMER is step / 1e6 (cpu-10x)
+    or step / 2e6 (paper-settings) plus seed / 100, the GRU's twice that; seed s runs 7 s steps later."""
+    rate = 1e6 if run == "cpu-10x" else 2e6
+    rows = [
+        {"env": "RepeatPreviousEasy", "base_env": "RepeatPrevious", "difficulty": "Easy", "model": model}
+        | {"seed": seed, "step": step, "return": 0.0, "mmer": factor * (step / rate + seed / 100), "wall_s": 1.0}
+        for model, factor in (("RayFFM", 1), ("GRU", 2))
+        for seed in seeds
+        for step in (i * steps + 7 * seed for i in range(1, iterations + 1))
+    ]
+    path = root / run / chunk / "popgym_curves.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_batch_compares_the_two_runs_at_equal_steps_and_at_the_end(tmp_path: Path) -> None:
+    tables = [
+        batch_curves(tmp_path, "cpu-10x", "RepeatPreviousEasy", range(3), iterations=150, steps=1638),
+        batch_curves(tmp_path, "paper-settings", "RepeatPreviousEasy-seed0", range(1), iterations=38, steps=68544),
+        batch_curves(tmp_path, "paper-settings", "RepeatPreviousEasy-seed1", range(1, 2), iterations=38, steps=68544),
+    ]
+    out = tmp_path / "figures"
+    main(["batch", "--source", *map(str, tables), "--out", str(out)])
+    assert (out / "batch.png").stat().st_size > 1000
+    ranking = pd.read_csv(out / "paper_settings_mmer.csv").set_index(["at", "run", "model"])
+    # the budget is 150 x 1,638 steps, seed 0's last (the fewest of any cpu-10x seed): each trial's last
+    # iteration at or before it
+    scaled_steps = [150 * 1638] + [149 * 1638 + 7 * seed for seed in (1, 2)]
+    paper_steps = [3 * 68544 + 7 * seed for seed in (0, 1)]
+    for model, factor in (("RayFFM", 1), ("GRU", 2)):
+        scaled = [factor * (step / 1e6 + seed / 100) for seed, step in enumerate(scaled_steps)]
+        paper = [factor * (step / 2e6 + seed / 100) for seed, step in enumerate(paper_steps)]
+        paper_end = [factor * ((38 * 68544 + 7 * seed) / 2e6 + seed / 100) for seed in (0, 1)]
+        for at, run, values in (
+            ("equal steps", "cpu-10x", scaled),
+            ("equal steps", "paper-settings", paper),
+            ("end", "paper-settings", paper_end),
+        ):
+            row = ranking.loc[(at, run, model)]
+            assert row["mean"] == pytest.approx(statistics.mean(values)), (at, run, model)
+            assert row["std"] == pytest.approx(statistics.stdev(values)) and row["seeds"] == len(values)
+    with pytest.raises(SystemExit):
+        main(["batch", "--source", str(tables[0]), "--out", str(out)])

@@ -59,6 +59,11 @@ def test_env_names_groups_and_splits() -> None:
         (["--workers", "-1"], "--workers: expected a value >= 0, got -1"),
         (["--gpu", "x"], "--gpu: expected a number, got 'x'"),
         (["--num-splits", "2", "--split-id", "2"], "expected 0 <= split id < 2"),
+        (
+            ["--samples", "3", "--seeds", "3"],
+            "--seeds: expected distinct whole numbers in 0 .. 2 (--samples 3), got '3'",
+        ),
+        (["--samples", "3", "--seeds", "1,1"], "--seeds: expected distinct whole numbers in 0 .. 2"),
     ],
 )
 def test_bad_values_exit_with_one_clear_message(argv, message, capsys) -> None:
@@ -134,6 +139,19 @@ def test_tune_run_writes_results_with_mmer_and_a_quiet_console(tmp_path: Path) -
     assert 4 < decay_times.iloc[0] < 10 and decay_times.iloc[-1] > 500  # from 6.8 to 1024 steps at init
     assert 0 < internals["env_runners/ffm/input_gate/mean"].iloc[-1] < 1
     assert not any(column.startswith("env_runners/ffm/") for column in progress(tmp_path, trials[0]).columns)
+
+
+def test_seeds_run_one_part_of_the_seed_grid(tmp_path: Path) -> None:
+    """A grid's seeds in chunks: --seeds 1 of --samples 2 trains seed 1 only, and says so."""
+    assert ppo.parse_settings(["--samples", "3"], environ={}).seeds == (0, 1, 2)
+    assert ppo.parse_settings(["--samples", "3"], environ={"POPGYM_SEEDS": "2,0"}).seeds == (0, 2)
+    process = run_ppo(tmp_path, "--models", "BasicMLP", "--steps", "64", "--samples", "2", "--seeds", "1")
+    console, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, console[-3000:]
+    assert console.startswith("1 envs x 1 models x seeds 1 of 2, 64 steps each"), console
+    experiment = tmp_path / "popgym-ppo"
+    assert sorted(path.name for path in experiment.iterdir() if path.is_dir()) == ["RepeatPreviousEasy-BasicMLP-1"]
+    assert json.loads((experiment / "RepeatPreviousEasy-BasicMLP-1" / "params.json").read_text())["seed"] == 1
 
 
 def test_rerun_after_a_kill_resumes_without_losing_or_repeating_trials(tmp_path: Path) -> None:
@@ -213,6 +231,15 @@ def test_ten_times_preset_is_the_cpu_preset_with_ten_times_the_steps() -> None:
     assert ten.steps == 10 * cpu.steps and set(ten.envs) < set(cpu.envs) and ten.models == ("RayFFM", "GRU")
     same = ("samples", "workers", "envs_per_worker", "bptt_cutoff", "minibatch", "train_batch_size")
     assert all(getattr(ten, key) == getattr(cpu, key) for key in same)
+
+
+def test_paper_settings_preset_has_the_papers_batch_on_one_machine() -> None:
+    paper, preset = (ppo.parse_settings(argv, environ={}) for argv in ([], ["--preset", "paper-settings"]))
+    same = ("bptt_cutoff", "minibatch", "train_batch_size", "minibatch_size")
+    assert all(getattr(preset, key) == getattr(paper, key) for key in same)
+    assert (preset.workers, preset.envs_per_worker) == (0, 4 * 16)  # the paper's 4 runners x 16 envs, in-process
+    assert preset.models == ("RayFFM", "GRU") and preset.envs == ("RepeatPreviousEasy",) and preset.samples == 3
+    assert preset.steps >= 1_000_000
 
 
 def test_installed_popgym_is_not_shadowed_by_the_popgym_folder() -> None:

@@ -1,0 +1,92 @@
+"""RayFFM vs the GRU at the paper's PPO batch against the cpu-10x preset's, on the same env (``batch``).
+
+Both runs' committed curve tables (results/<run>/<chunk>/popgym_curves.csv) share env, model and seed, so each
+table is labelled by its run folder. The ranking is compared at equal env steps: each trial's MMER at the last
+iteration at or before the cpu-10x budget (MMER is a running max, so that is its value at that budget), and
+at the end of each run.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+
+from plotting.figure import panels, save
+from plotting.load import align_steps, curve_table, is_table
+from plotting.source import NoResultsError
+
+PAPER, SCALED = "paper-settings", "cpu-10x"  # the run folders under results/
+RUNS = {  # run folder: its PPO settings (ppo.py's presets)
+    SCALED: "cpu-10x: batch 1,024, BPTT 64",
+    PAPER: "paper: batch 65,536, BPTT 1,024",
+}
+TABLE = "paper_settings_mmer.csv"
+KEYS = ("run", "model", "seed")  # align_steps: a grid per run, a curve per model
+
+
+def load_runs(sources: Sequence[Path]) -> pd.DataFrame:
+    """The curve tables among ``sources`` of the two runs, with a ``run`` column, on the paper run's envs
+    and models only."""
+    tables = [
+        curve_table(path).assign(run=path.parent.parent.name)
+        for path in map(Path, sources)
+        if is_table(path, "popgym_curves") and path.parent.parent.name in RUNS
+    ]
+    curves = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["run"])
+    if set(curves["run"]) != set(RUNS):
+        raise NoResultsError(f"needs the curve tables of both {PAPER} and {SCALED} (results/<run>/<chunk>/)")
+    paper = curves[curves["run"] == PAPER]
+    return curves[curves["env"].isin(paper["env"]) & curves["model"].isin(paper["model"])]
+
+
+def mmer_at(curves: pd.DataFrame, step: float | None) -> pd.DataFrame:
+    """Per run and model: mean, std and count over seeds of each trial's MMER at ``step`` (its last
+    iteration at or before it; None: its last iteration) and the mean env steps that row is at."""
+    reached = curves if step is None else curves[curves["step"] <= step]
+    last = reached.sort_values("step").groupby(["run", "env", "model", "seed"]).tail(1)
+    summary = last.groupby(["run", "env", "model"]).agg(
+        step=("step", "mean"), mean=("mmer", "mean"), std=("mmer", "std"), seeds=("seed", "nunique")
+    )
+    return summary.reset_index()
+
+
+def ranking_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """MMER of each run and model at the cpu-10x budget (``at``: equal steps) and at each run's end."""
+    budget = curves.loc[curves["run"] == SCALED, "step"].groupby(curves["seed"]).max().min()
+    return pd.concat(
+        [mmer_at(curves, budget).assign(at="equal steps"), mmer_at(curves, None).assign(at="end")],
+        ignore_index=True,
+    )[["at", "run", "env", "model", "step", "mean", "std", "seeds"]]
+
+
+def batch_figure(sources: Sequence[Path], out: Path, tables: Path) -> Path:
+    """Per env, left: both runs up to the cpu-10x budget; right: the paper-settings run to its end, the
+    cpu-10x curves beside it. Writes the ranking table (TABLE) to ``tables``."""
+    curves = load_runs(sources)
+    ranking = ranking_table(curves)
+    tables.mkdir(parents=True, exist_ok=True)
+    ranking.to_csv(tables / TABLE, index=False)
+    budget = ranking.loc[(ranking["at"] == "equal steps") & (ranking["run"] == SCALED), "step"].max()
+    labelled = curves.assign(run=curves["run"].map(RUNS))
+    envs = sorted(curves["env"].unique())
+    figure, axes = panels(2 * len(envs), columns=2, width=6.5, height=4.2)
+    for index, env in enumerate(envs):
+        mine = labelled[labelled["env"] == env]
+        views = (
+            (f"up to {budget:,.0f} env steps (cpu-10x's budget)", align_steps(mine[mine["step"] <= budget], keys=KEYS)),
+            ("whole runs", align_steps(mine, points=96, keys=KEYS)),
+        )
+        for axis, (title, data) in zip(axes[2 * index : 2 * index + 2], views, strict=True):
+            sns.lineplot(
+                data=data, x="step", y="mmer", hue="model", style="run", style_order=list(RUNS.values()),
+                errorbar="sd", ax=axis,
+            )  # fmt: skip
+            axis.set(title=f"{env}, {title}", xlabel="env steps", ylabel="MMER")
+            axis.legend(loc="lower right", fontsize="small")
+    seeds = ranking.groupby("run")["seeds"].min().to_dict()
+    figure.suptitle(
+        f"RayFFM and the GRU at the paper's PPO batch and at the cpu-10x preset's: mean ± sd "
+        f"({seeds[PAPER]} and {seeds[SCALED]} seeds)"
+    )
+    return save(figure, out, "batch")
