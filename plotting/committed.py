@@ -36,7 +36,18 @@ FIGURE_SETS = (
         ("table", "summary", "curves", "ablations", "throughput", "ppo", "pomdp", "interpretability", "gaps"),
     ),
     FigureSet("cpu-10x", ("cpu-10x/*/popgym_curves.csv",), ("curves",)),
+    # the discussion's init study: cpu-10x's RayFFM and GRU on RepeatPreviousEasy, the rest from cpu-10x-init
+    FigureSet(
+        "cpu-10x-init",
+        ("cpu-10x/RepeatPreviousEasy/popgym_curves.csv", "cpu-10x-init/*/popgym_curves.csv"),
+        ("init", "timescales"),
+    ),
 )
+
+
+def committed_tables(folder: str, root: Path) -> list[Path]:
+    """The committed tables under ``root`` of the figure set drawn into ``folder``."""
+    return next(figure_set for figure_set in FIGURE_SETS if figure_set.folder == folder).tables(root)
 
 
 CHUNK_TABLES = ("*/*/popgym_curves.csv", "*/*/pomdp_curves.csv")  # results/<run>/<chunk>/: what marks a results root

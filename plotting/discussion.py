@@ -46,7 +46,10 @@ def init_curves(results: pd.DataFrame, out: Path) -> Path:
         seeds = data.groupby("model")["seed"].nunique().min()
         axis.set(title=f"{env} ({seeds} seeds)", xlabel="env steps", ylabel="MMER")
         axis.legend(loc="lower right", title=None)
-    figure.suptitle("FFM initialised at the env's time scales (FFM-32,104) vs RayFFM (FFM-1,1024): mean ± sd")
+    figure.suptitle(
+        "FFM initialised at RepeatPrevious's time scales (FFM-32,104),\nRayFFM (FFM-1,1024) and the GRU: mean ± sd",
+        fontsize="medium",
+    )
     return save(figure, out, "init")
 
 

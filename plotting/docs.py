@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from plotting.committed import committed_tables
+from plotting.discussion import PAPER_NAMES, TIME_SCALES, time_scales
 from plotting.load import curve_table
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import load_throughput, model_rows
@@ -101,6 +103,76 @@ def ten_times(root: Path) -> str:
         row["env steps/s, GRU / RayFFM"] = " / ".join(f"{speed:.0f}" for speed in speeds)
         row["RayFFM's wall / GRU's"] = f"{walls[FFM].mean() / walls['GRU'].mean():.2f}x"
         rows.append(row)
+    return markdown(pd.DataFrame(rows))
+
+
+def init_study(root: Path) -> pd.DataFrame:
+    """The curves of the discussion's init study (figure set cpu-10x-init), every iteration."""
+    return pd.concat(curve_table(path) for path in committed_tables("cpu-10x-init", root))
+
+
+def init_mmer(root: Path) -> str:
+    """The init study per env and model (the discussion's names, the best final MMER bold): final MMER, MMER
+    at 1x, 2x and 5x the cpu budget, wall time per trial (range over seeds) and env steps per second (mean)."""
+    curves = init_study(root)
+    final = final_mmer(curves)
+    steps = (CPU_BUDGET, 2 * CPU_BUDGET, 5 * CPU_BUDGET)
+    early = pd.concat(mmer_at(curves, at).assign(at=at) for at in steps).groupby(["env", "model", "at"])["mmer"]
+    rows = []
+    for env, trials in final.groupby("env"):
+        best = trials.groupby("model")["mmer"].mean().max()
+        for model, name in PAPER_NAMES.items():
+            mine = trials[trials["model"] == model]
+            text = spread(mine["mmer"].mean(), mine["mmer"].std(), 3)
+            rows.append(
+                {
+                    "env": env,
+                    "model": name if name == model else f"{name} (`{model}`)",
+                    "final MMER": bold(text) if mine["mmer"].mean() == best else text,
+                    " / ".join(f"{at:,}" for at in steps) + " steps": " / ".join(
+                        spread(early.mean()[env, model, at], early.std()[env, model, at], 2) for at in steps
+                    ),
+                    "wall per trial": f"{mine['wall_s'].min():.0f}-{mine['wall_s'].max():.0f} s",
+                    "env steps/s": f"{mine['steps_per_s'].mean():.0f}",
+                }
+            )
+    return markdown(pd.DataFrame(rows))
+
+
+def learned_time_scales(root: Path) -> pd.DataFrame:
+    """Per env, FFM model and time scale: each trace's or frequency's value (clipped as the discussion's) at
+    the first iteration and at the last, the mean over seeds."""
+    long = time_scales(init_study(root))
+    ends = long.groupby(["env", "model", "seed"])["step"]
+    long = long.assign(first=long["step"] == ends.transform("min"), last=long["step"] == ends.transform("max"))
+    at = {"start": long[long["first"]], "end": long[long["last"]]}
+    keys = ["env", "model", "time_scale", "unit"]
+    return pd.DataFrame({when: rows.groupby(keys)["value"].mean() for when, rows in at.items()}).reset_index()
+
+
+def init_time_scales(root: Path) -> str:
+    """Each FFM model's time scales at the start and the end of training (mean over seeds): the periods t_omega
+    of its frequencies, its slowest trace's t_alpha, and how many of its traces are in each mode's t_alpha."""
+    table = learned_time_scales(root)
+    rows = []
+    for (env, model), mine in table.groupby(["env", "model"]):
+        omega = mine[mine["time_scale"] == "t_omega"]
+        alpha = mine[mine["time_scale"] == "t_alpha"]
+        _, _, _, actor, critic = TIME_SCALES["t_alpha"]
+        rows.append(
+            {
+                "env": env,
+                "model": PAPER_NAMES[model],
+                "t_omega per frequency, start -> end": ", ".join(
+                    f"{start:.0f} -> {end:.0f}" for start, end in zip(omega["start"], omega["end"], strict=True)
+                ),
+                "slowest t_alpha, start -> end": f"{alpha['start'].max():.0f} -> {alpha['end'].max():.0f}",
+                f"traces at t_alpha <= {actor} (start, end)": f"{(alpha['start'] <= actor).sum()}, "
+                f"{(alpha['end'] <= actor).sum()}",
+                f"traces at t_alpha >= {critic} (start, end)": f"{(alpha['start'] >= critic).sum()}, "
+                f"{(alpha['end'] >= critic).sum()}",
+            }
+        )
     return markdown(pd.DataFrame(rows))
 
 
@@ -348,6 +420,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "popgym-cpu": popgym_cpu,
     "ablations": ablations,
     "ten-times": ten_times,
+    "init-mmer": init_mmer,
+    "init-time-scales": init_time_scales,
     "pomdp-return": pomdp_return,
     "pomdp-evaluations": pomdp_evaluations,
     "pomdp-seeds": pomdp_seeds,

@@ -1,9 +1,9 @@
 """RayFFM vs the GRU at the paper's PPO batch against the cpu-10x preset's, on the same env (``batch``).
 
 Both runs' committed curve tables (results/<run>/<chunk>/popgym_curves.csv) share env, model and seed, so each
-table is labelled by its run folder. The ranking is compared at equal env steps: each trial's MMER at the last
-iteration at or before the cpu-10x budget (MMER is a running max, so that is its value at that budget), and
-at the end of each run.
+table is labelled by its run folder. The ranking is compared at equal env steps, the cpu-10x budget (each
+trial's MMER read by the final MMER's rule: at its first iteration that reaches the budget, as a trial of that
+budget would end), and at the end of each run.
 """
 
 from collections.abc import Sequence
@@ -14,6 +14,7 @@ import seaborn as sns
 
 from plotting.figure import panels, save
 from plotting.load import align_steps, curve_table, is_table
+from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.source import NoResultsError
 
 PAPER, SCALED = "paper-settings", "cpu-10x"  # the run folders under results/
@@ -40,41 +41,41 @@ def load_runs(sources: Sequence[Path]) -> pd.DataFrame:
     return curves[curves["env"].isin(paper["env"]) & curves["model"].isin(paper["model"])]
 
 
-def mmer_at(curves: pd.DataFrame, step: float | None) -> pd.DataFrame:
-    """Per run and model: mean, std and count over seeds of each trial's MMER at ``step`` (its last
-    iteration at or before it; None: its last iteration) and the mean env steps that row is at."""
-    reached = curves if step is None else curves[curves["step"] <= step]
-    last = reached.sort_values("step").groupby(["run", "env", "model", "seed"]).tail(1)
-    summary = last.groupby(["run", "env", "model"]).agg(
-        step=("step", "mean"), mean=("mmer", "mean"), std=("mmer", "std"), seeds=("seed", "nunique")
-    )
-    return summary.reset_index()
+def summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per run and model: mean, std and count over seeds of the trials' MMER, and their mean env steps."""
+    grouped = trials.groupby(["run", "env", "model"])
+    table = grouped.agg(step=("step", "mean"), mean=("mmer", "mean"), std=("mmer", "std"), seeds=("seed", "nunique"))
+    return table.reset_index()
 
 
 def ranking_table(curves: pd.DataFrame) -> pd.DataFrame:
-    """MMER of each run and model at the cpu-10x budget (``at``: equal steps) and at each run's end."""
-    budget = curves.loc[curves["run"] == SCALED, "step"].groupby(curves["seed"]).max().min()
+    """MMER of each run and model at the cpu-10x budget (``at``: equal steps; each trial's first iteration
+    that reaches it, the final MMER's rule) and at each run's end."""
+    budget = final_mmer(curves[curves["run"] == SCALED])["step"].min()
+    runs = curves.groupby("run")
+    at_budget = pd.concat([mmer_at(trials, budget).assign(run=run) for run, trials in runs])
+    at_end = pd.concat([final_mmer(trials).assign(run=run) for run, trials in runs])
     return pd.concat(
-        [mmer_at(curves, budget).assign(at="equal steps"), mmer_at(curves, None).assign(at="end")],
-        ignore_index=True,
+        [summary(at_budget).assign(at="equal steps"), summary(at_end).assign(at="end")], ignore_index=True
     )[["at", "run", "env", "model", "step", "mean", "std", "seeds"]]
 
 
 def batch_figure(sources: Sequence[Path], out: Path, tables: Path) -> Path:
-    """Per env, left: both runs up to the cpu-10x budget; right: the paper-settings run to its end, the
-    cpu-10x curves beside it. Writes the ranking table (TABLE) to ``tables``."""
+    """Per env, left: both runs up to the iterations that the equal-steps ranking reads; right: the
+    paper-settings run to its end, the cpu-10x curves beside it. Writes the ranking table (TABLE) to ``tables``."""
     curves = load_runs(sources)
     ranking = ranking_table(curves)
     tables.mkdir(parents=True, exist_ok=True)
     ranking.to_csv(tables / TABLE, index=False)
-    budget = ranking.loc[(ranking["at"] == "equal steps") & (ranking["run"] == SCALED), "step"].max()
+    equal = ranking[ranking["at"] == "equal steps"]
+    limit = equal["step"].max()  # the paper run's first iteration at or past the cpu-10x budget
     labelled = curves.assign(run=curves["run"].map(RUNS))
     envs = sorted(curves["env"].unique())
     figure, axes = panels(2 * len(envs), columns=2, width=6.5, height=4.2)
     for index, env in enumerate(envs):
         mine = labelled[labelled["env"] == env]
         views = (
-            (f"up to {budget:,.0f} env steps (cpu-10x's budget)", align_steps(mine[mine["step"] <= budget], keys=KEYS)),
+            (f"first {limit:,.0f} env steps", align_steps(mine[mine["step"] <= limit], keys=KEYS)),
             ("whole runs", align_steps(mine, points=96, keys=KEYS)),
         )
         for axis, (title, data) in zip(axes[2 * index : 2 * index + 2], views, strict=True):

@@ -345,3 +345,17 @@ def test_the_rerun_prose() -> None:
         *(f"`{run}` {low:.0%} to {high:.0%}" for run, (low, high) in by_run.iterrows()),
     )
     assert_quotes("README.md", f"{within.sum()} of {len(table)} final-MMER means")
+
+
+def test_the_init_studys_time_scales_start_at_the_models_initialisation() -> None:
+    """The init-time-scales block's first-iteration values are each model's initial t_omega = 2 pi / |w| and
+    slowest t_alpha = ln(0.1) / a (clipped at 400), moved by one PPO update at most by 3%."""
+    from tests.batches import build_module
+
+    start = docs.learned_time_scales(RESULTS).set_index(["env", "model", "time_scale"])["start"]
+    for env, model in {key[:2] for key in start.index}:
+        aggregator = build_module(model, "discrete", max_seq_len=8).network.core.ffm.aggregator
+        periods = (2 * math.pi / aggregator.w.detach().double().abs()).clamp(max=400).tolist()
+        slowest = min(math.log(0.1) / aggregator.a.detach().double().max().item(), 400)
+        assert start[env, model, "t_omega"].tolist() == pytest.approx(periods, rel=0.03), (env, model)
+        assert start[env, model, "t_alpha"].max() == pytest.approx(slowest, rel=0.03), (env, model)
