@@ -120,7 +120,7 @@ def init_mmer(root: Path) -> str:
     early = pd.concat(mmer_at(curves, at).assign(at=at) for at in steps).groupby(["env", "model", "at"])["mmer"]
     rows = []
     for env, trials in final.groupby("env"):
-        best = trials.groupby("model")["mmer"].mean().max()
+        means = trials.groupby("model")["mmer"].mean()
         for model, name in PAPER_NAMES.items():
             mine = trials[trials["model"] == model]
             text = spread(mine["mmer"].mean(), mine["mmer"].std(), 3)
@@ -128,7 +128,7 @@ def init_mmer(root: Path) -> str:
                 {
                     "env": env,
                     "model": name if name == model else f"{name} (`{model}`)",
-                    "final MMER": bold(text) if mine["mmer"].mean() == best else text,
+                    "final MMER": bold(text) if means[model] == means.max() else text,
                     " / ".join(f"{at:,}" for at in steps) + " steps": " / ".join(
                         spread(early.mean()[env, model, at], early.std()[env, model, at], 2) for at in steps
                     ),

@@ -359,3 +359,48 @@ def test_the_init_studys_time_scales_start_at_the_models_initialisation() -> Non
         slowest = min(math.log(0.1) / aggregator.a.detach().double().max().item(), 400)
         assert start[env, model, "t_omega"].tolist() == pytest.approx(periods, rel=0.03), (env, model)
         assert start[env, model, "t_alpha"].max() == pytest.approx(slowest, rel=0.03), (env, model)
+
+
+def test_the_init_study_prose() -> None:
+    """docs/results.md's and the README's reading of the init study, from its tables."""
+    curves = docs.init_study(RESULTS)
+    final = final_mmer(curves).groupby(["env", "model"])["mmer"]
+    mean, std = final.mean(), final.std()
+    text = {key: f"{mean[key]:.3f} ± {std[key]:.3f}" for key in mean.index}
+    easy, medium = "RepeatPreviousEasy", "RepeatPreviousMedium"
+    order = ("RayFFM_32_104", FFM, "GRU")
+    assert_quotes("docs/results.md", *text.values())
+    assert_quotes(
+        "README.md", *(f"{env[6:]} {' vs '.join(f'{mean[env, m]:.3f}' for m in order)}" for env in (easy, medium))
+    )
+    checkpoints = {at: mmer_at(curves, at).groupby(["env", "model"])["mmer"].mean() for at in (24_576, 49_152, 122_880)}
+    assert all(at[easy, "RayFFM_32_104"] > at[easy, FFM] for at in checkpoints.values())  # "ahead at every checkpoint"
+    late = checkpoints[122_880]
+    assert_quotes(
+        "docs/results.md", f"{late[easy, 'RayFFM_32_104']:.2f} against {late[easy, FFM]:.2f} at 122,880 steps"
+    )
+    start = checkpoints[24_576][medium]
+    assert_quotes("docs/results.md", f"{start.max():.2f} to {start.min():.2f} at 24,576 steps")
+    for first in order:  # "gaps of less than two seeds' standard deviations"
+        for second in order:
+            gap = abs(mean[medium, first] - mean[medium, second])
+            assert gap < 2 * max(std[medium, first], std[medium, second]), (first, second)
+
+    scales = docs.learned_time_scales(RESULTS).set_index(["env", "model", "time_scale"])
+    for env in (easy, medium):
+        ffm = scales.loc[(env, FFM, "t_omega")]
+        rotating = ffm[ffm["start"] > 1]["end"]  # RayFFM's first frequency does not rotate at whole steps
+        assert rotating.min() > 1.25 * 64  # "none goes to the actor mode's 64"
+        informed = scales.loc[(env, "RayFFM_32_104", "t_omega")]
+        assert ((informed["end"] / informed["start"] - 1).abs() <= 0.25).all()  # "within 25%"
+        assert_quotes(
+            "docs/results.md",
+            f"{rotating.min():.0f}-{rotating.max():.0f} on {env}",
+            f"{informed['end'].min():.0f}-{informed['end'].max():.0f} on {env}",
+        )
+        for model in order[:2]:
+            alpha = scales.loc[(env, model, "t_alpha")]
+            assert 28 <= (alpha["end"] <= 32).sum() <= 30, (env, model)
+        assert scales.loc[(env, FFM, "t_alpha"), ["start", "end"]].max().tolist() == [400, 400]  # "starts and stays"
+    informed = scales.loc[(medium, "RayFFM_32_104", "t_alpha")]
+    assert round(informed["start"].max()) == 52 and informed["end"].max() == 400  # "from 52 steps" to the clip
