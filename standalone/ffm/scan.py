@@ -21,6 +21,8 @@ Complex numbers are handled as real (re, im) pairs so the heavy work is real BLA
 tables are built in float64 (phases w * t lose precision in float32) and cast to float32.
 """
 
+from typing import NamedTuple
+
 import torch
 
 CHUNK_SIZE = 16
@@ -51,44 +53,108 @@ def chunked_scan(
         complex [B, T, m, c] of u's precision (complex64 for float32).
     """
     batch, steps, m = u.shape
-    dtype = u.dtype.to_complex()
-    c = log_gamma.shape[-1]
-    length = chunk_size
+    tables = scan_tables(log_gamma, chunk_size, u.dtype)
+    inputs, resets = chunk_inputs(u, resets, chunk_size)
+    carried = carried_states(inputs, tables, state, resets)
+    states = chunk_states(inputs, carried, tables, log_gamma, resets)
+    return torch.view_as_complex(rows_as_steps(states, batch, steps).unflatten(-1, (m, -1, 2)))
+
+
+class ScanTables(NamedTuple):
+    """The decay tables of chunk length L, real (re, im) pairs of the states' precision but chunk_decay.
+
+    within: [m, L, L 2c], row k: gamma^(t-k) at columns (t, c, re/im), zero for t < k.
+    carry_in: [m, 2c, L 2c], the real matrix of C -> (gamma^(t+1) C for t < L), C a carried state as (c, re/im).
+    chunk_decay: complex128 [m, c], gamma^L.
+    """
+
+    within: torch.Tensor
+    carry_in: torch.Tensor
+    chunk_decay: torch.Tensor
+
+
+def scan_tables(log_gamma: torch.Tensor, length: int, dtype: torch.dtype) -> ScanTables:
+    """The tables for complex128 log_gamma [m, c] and chunk length L; real ones in `dtype` (float32 or 64)."""
+    m, c = log_gamma.shape
+    complex_dtype = dtype.to_complex()
+    position = torch.arange(length, device=log_gamma.device)
+    lag = position[None, :] - position[:, None]  # [k, t] = t - k
+    within = torch.view_as_real(decay_powers(log_gamma, lag.clamp(min=0), complex_dtype))  # [k, t, m, c, 2]
+    within = (within * (lag >= 0)[:, :, None, None, None]).permute(2, 0, 1, 3, 4)
+    carry_in = _complex_product_matrix(decay_powers(log_gamma, position + 1, complex_dtype))  # [t, m, 2c, 2c]
+    return ScanTables(
+        within.reshape(m, length, length * 2 * c),
+        carry_in.permute(1, 2, 0, 3).reshape(m, 2 * c, length * 2 * c),
+        decay_powers(log_gamma, torch.tensor(length), torch.complex128),
+    )
+
+
+def chunk_inputs(u: torch.Tensor, resets: torch.Tensor | None, length: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """u [B, T, m] as chunk rows [m, chunks B, L], zero-padded to whole chunks, and resets [B, T] as
+    [chunks B, L]. Rows are chunk-major (row n B + b is chunk n of sequence b), so consecutive chunks of
+    the whole batch are consecutive rows."""
+    batch, steps, m = u.shape
     chunks = -(-steps // length)
     pad = chunks * length - steps
-    if pad:
-        u = torch.nn.functional.pad(u, (0, 0, 0, pad))
-        if resets is not None:
-            resets = torch.nn.functional.pad(resets, (0, pad))
-    rows = batch * chunks
+    inputs = torch.nn.functional.pad(u, (0, 0, 0, pad)).view(batch, chunks, length, m)
+    inputs = inputs.permute(3, 1, 0, 2).reshape(m, chunks * batch, length)
+    if resets is not None:
+        resets = torch.nn.functional.pad(resets, (0, pad)).view(batch, chunks, length).transpose(0, 1)
+        resets = resets.reshape(chunks * batch, length)
+    return inputs, resets
 
-    position = torch.arange(length, device=u.device)
-    lag = position[None, :] - position[:, None]  # [k, t] = t - k
-    within = torch.view_as_real(decay_powers(log_gamma, lag.clamp(min=0), dtype))  # [k, t, m, c, 2]
-    within = (within * (lag >= 0)[:, :, None, None, None]).permute(2, 0, 1, 3, 4)
-    within = within.reshape(m, length, length * 2 * c)
-    carry_in = _complex_product_matrix(decay_powers(log_gamma, position + 1, dtype))  # [t, m, 2c, 2c]
-    carry_in = carry_in.permute(1, 2, 0, 3).reshape(m, 2 * c, length * 2 * c)
-    inputs = u.reshape(rows, length, m).permute(2, 0, 1).contiguous()  # [m, rows, k]
-    chunk_decay = decay_powers(log_gamma, torch.tensor(length), torch.complex128)
 
-    if resets is None:
-        ends = torch.bmm(inputs, within[:, :, -2 * c :])  # [m, rows, 2c]: chunk ends from zero
-        carried = _carried_states(ends, chunk_decay, state, None, batch, chunks)
-        out = torch.bmm(torch.cat([inputs, carried], -1), torch.cat([within, carry_in], 1))
-    else:
-        resets = resets.reshape(rows, length)
-        local = torch.bmm(inputs, within).view(m, rows, length, c, 2)
-        local = _cut_at_resets(local, log_gamma, resets)
-        ends = local[:, :, -1].reshape(m, rows, 2 * c)
-        chunk_resets = resets.any(-1).view(batch, chunks)
-        carried = _carried_states(ends, chunk_decay, state, chunk_resets, batch, chunks)
-        from_carry = torch.bmm(carried, carry_in).view(m, rows, length, c, 2)
-        keep = resets.cumsum(-1) == 0  # no reset yet in the chunk: the carried state still counts
-        out = local + from_carry * keep[None, :, :, None, None]
+def carried_states(
+    inputs: torch.Tensor, tables: ScanTables, state: torch.Tensor, resets: torch.Tensor | None
+) -> torch.Tensor:
+    """States entering each chunk row, real [m, rows, 2c]: C_0 = s0, C_n = A_{n-1} C_{n-1} + E_{n-1}.
 
-    out = out.view(m, batch, chunks * length, c, 2).permute(1, 2, 0, 3, 4)
-    return torch.view_as_complex(out[:, :steps].contiguous())
+    E_n is chunk n's end state from zero (from its last reset on), A_n = gamma^L, or 0 if chunk n holds a
+    reset. Inputs and resets are chunk rows (``chunk_inputs``), state complex [B, m, c].
+    """
+    m, rows, length = inputs.shape
+    batch, _, c = state.shape
+    chunks = rows // batch
+    if resets is not None:  # the end state counts the inputs from the chunk's last reset on
+        position = torch.arange(length, device=inputs.device)
+        last_reset = torch.where(resets, position, 0).amax(-1, keepdim=True)
+        inputs = inputs * (position >= last_reset)
+    ends = torch.bmm(inputs, tables.within[:, :, -2 * c :])  # [m, rows, 2c]
+    ends = torch.view_as_complex(ends.view(m, chunks, batch, c, 2)).permute(1, 2, 0, 3)  # [chunks, B, m, c]
+    steps = torch.cat([state[None], ends[:-1]]).to(torch.complex128)
+    decays = tables.chunk_decay.expand(chunks, batch, m, c)  # step n decays by chunk n - 1's A_{n-1}
+    if resets is not None:
+        chunk_resets = resets.any(-1).view(chunks, batch)
+        decays = decays * ~chunk_resets.roll(1, 0)[:, :, None, None]  # (row 0 is never read)
+    carried = _ChunkCarry.apply(steps, decays).to(state.dtype)
+    return torch.view_as_real(carried).permute(2, 0, 1, 3, 4).reshape(m, rows, 2 * c)
+
+
+def chunk_states(
+    inputs: torch.Tensor,
+    carried: torch.Tensor,
+    tables: ScanTables,
+    log_gamma: torch.Tensor,
+    resets: torch.Tensor | None,
+) -> torch.Tensor:
+    """The states of some chunk rows, real [m, rows, L, 2c], from their inputs [m, rows, L], carried-in
+    states [m, rows, 2c] and resets [rows, L] (any run of rows: each chunk row is independent here)."""
+    m, rows, length = inputs.shape
+    if resets is None:  # one matmul: the carried state enters as extra columns
+        states = torch.bmm(torch.cat([inputs, carried], -1), torch.cat([tables.within, tables.carry_in], 1))
+        return states.view(m, rows, length, -1)
+    local = torch.bmm(inputs, tables.within).view(m, rows, length, -1, 2)
+    local = _cut_at_resets(local, log_gamma, resets)
+    from_carry = torch.bmm(carried, tables.carry_in).view(m, rows, length, -1, 2)
+    keep = resets.cumsum(-1) == 0  # no reset yet in the chunk: the carried state still counts
+    return (local + from_carry * keep[None, :, :, None, None]).view(m, rows, length, -1)
+
+
+def rows_as_steps(states: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
+    """Chunk-row states [m, chunks B, L, 2c] as real [B, steps, m 2c] (a copy, less the padding)."""
+    m, rows, length, width = states.shape
+    by_step = states.view(m, rows // batch, batch, length, width).permute(2, 1, 3, 0, 4)
+    return by_step.reshape(batch, -1, m * width)[:, :steps]
 
 
 def _complex_product_matrix(z: torch.Tensor) -> torch.Tensor:
@@ -99,28 +165,6 @@ def _complex_product_matrix(z: torch.Tensor) -> torch.Tensor:
     block = torch.stack([torch.stack([re, im], -1), torch.stack([-im, re], -1)], -2)
     eye = torch.eye(c, dtype=re.dtype, device=re.device)
     return torch.einsum("...cab,dc->...dacb", block, eye).reshape(*lead, m, 2 * c, 2 * c)
-
-
-def _carried_states(
-    ends: torch.Tensor,
-    chunk_decay: torch.Tensor,
-    state: torch.Tensor,
-    chunk_resets: torch.Tensor | None,
-    batch: int,
-    chunks: int,
-) -> torch.Tensor:
-    """States entering each chunk, real [m, rows, 2c]: C_0 = s0, C_n = A_{n-1} C_{n-1} + E_{n-1}.
-
-    E_n is chunk n's end state from zero, A_n = gamma^L (complex128), or 0 if chunk n holds a reset.
-    """
-    m, c = state.shape[1:]
-    ends = torch.view_as_complex(ends.view(m, batch, chunks, c, 2)).permute(2, 1, 0, 3)  # [chunks, B, m, c]
-    inputs = torch.cat([state[None], ends[:-1]]).to(torch.complex128)
-    decays = chunk_decay.expand(chunks, batch, m, c)  # step n decays by chunk n - 1's A_{n-1}
-    if chunk_resets is not None:
-        decays = decays * ~chunk_resets.T.roll(1, 0)[:, :, None, None]  # (row 0 is never read)
-    carried = _ChunkCarry.apply(inputs, decays).to(state.dtype)
-    return torch.view_as_real(carried).permute(2, 1, 0, 3, 4).reshape(m, batch * chunks, 2 * c)
 
 
 class _ChunkCarry(torch.autograd.Function):
