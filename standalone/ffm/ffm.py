@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 from ffm.aggregator import FASTEST_DECAY, FFA
+from ffm.readout import GatedNorm, gated_norm, readout
+from ffm.scan import CHUNK_SIZE, carried_states, chunk_inputs, chunk_states, scan_tables
 
 
 class FFM(nn.Module):
@@ -122,32 +124,69 @@ class FFM(nn.Module):
     def _forward(
         self, x: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        gated_input, skip, *out_gate = self._projections(x)
+        if isinstance(self.aggregator, FFA) and x.shape[1] > 1:
+            return self._forward_blockwise(x, state, resets)
+        gated_input, projection = self._projections(x)
         u = nn.functional.glu(gated_input) if self.input_gate else gated_input  # W1 x * sigmoid(W2 x)
         states = self.aggregator(u, state, resets)
         features = torch.view_as_real(states) if states.is_complex() else states
         z = self.mix(features.flatten(2))
-        if not self.output_gate:
-            y = nn.functional.layer_norm(z, z.shape[-1:]) + skip
-        elif torch.is_grad_enabled():
-            y = _GatedNorm.apply(z, skip, out_gate[0])
-        else:
-            y = _gated_norm(z, skip, out_gate[0])[0]
+        y = GatedNorm.apply(z, projection) if torch.is_grad_enabled() else gated_norm(z, projection)[0]
         final = states[:, -1]
         return y, final if x.shape[1] == 1 else final.clone()  # a view would keep all T states alive
 
-    def _projections(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """pre's output blocks [W1 x (, W2 x)], W5 x (, W4 x).
+    def _forward_blockwise(
+        self, x: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """FFA's sequences without a [B, T, m, c] tensor: u and the states carried into each chunk first
+        (small), then the states, mix and output stage block by block (``ffm.readout``)."""
+        gated, projection = self._pre_blocks()
+        gated_input = nn.functional.linear(x, *gated)
+        u = nn.functional.glu(gated_input) if self.input_gate else gated_input  # W1 x * sigmoid(W2 x)
+        log_gamma = self.aggregator.log_gamma()
+        tables = scan_tables(log_gamma, CHUNK_SIZE, u.dtype)
+        inputs, resets = chunk_inputs(u, resets, CHUNK_SIZE)
+        carried = carried_states(inputs, tables, state, resets)
+        scan = (inputs, carried, tables.within, tables.carry_in, log_gamma, resets)
+        y = readout(x, *scan, *projection, self.mix.weight, self.mix.bias)
+        return y, self._final_state(*scan, x.shape[0], x.shape[1])
 
-        With autograd, one matmul per block: the backward of splitting one wide output would
-        concatenate the blocks' gradients into a new [B, T, 2m + 2out] tensor. Without, one matmul
-        (fewer ops for single steps).
+    @staticmethod
+    def _final_state(
+        inputs: torch.Tensor,
+        carried: torch.Tensor,
+        within: torch.Tensor,
+        carry_in: torch.Tensor,
+        log_gamma: torch.Tensor,
+        resets: torch.Tensor | None,
+        batch: int,
+        steps: int,
+    ) -> torch.Tensor:
+        """S_{T-1}, complex [B, m, c], from the rows of each sequence's last chunk."""
+        chunks = inputs.shape[1] // batch
+        last = slice(chunks - 1, None, chunks)
+        last_resets = None if resets is None else resets[last]
+        states = chunk_states(inputs[:, last], carried[:, last], within, carry_in, log_gamma, last_resets)
+        final = states[:, :, (steps - 1) % states.shape[2]].transpose(0, 1)  # [B, m, 2c]
+        return torch.view_as_complex(final.unflatten(-1, (-1, 2)).contiguous())
+
+    def _projections(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """pre's output as [W1 x (, W2 x)] and [W5 x (, W4 x)].
+
+        With autograd, one matmul each: the backward of splitting one wide output would concatenate
+        their gradients into a new [B, T, 2m + 2out] tensor. Without, one matmul (fewer ops for single
+        steps).
         """
-        sizes = self._projection_sizes
         if not torch.is_grad_enabled():
-            return list(self.pre(x).split(sizes, -1))
-        blocks = zip(self.pre.weight.split(sizes), self.pre.bias.split(sizes), strict=True)
-        return [nn.functional.linear(x, weight, bias) for weight, bias in blocks]
+            width = self.memory_size * (1 + self.input_gate)
+            return list(self.pre(x).split([width, self.pre.out_features - width], -1))
+        return [nn.functional.linear(x, weight, bias) for weight, bias in self._pre_blocks()]
+
+    def _pre_blocks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """pre's (weight, bias) as the input side [W1 (; W2)] and the output side [W5 (; W4)]."""
+        width = self.memory_size * (1 + self.input_gate)
+        weight, bias = self.pre.weight, self.pre.bias
+        return [(weight[:width], bias[:width]), (weight[width:], bias[width:])]
 
     @property
     def _projection_sizes(self) -> list[int]:
@@ -165,39 +204,6 @@ class FFM(nn.Module):
     def _state_dtype(self, x: torch.Tensor) -> torch.dtype:
         """The state's dtype for inputs x: their complex counterpart for a complex aggregator (FFA)."""
         return x.dtype.to_complex() if self.complex_state else x.dtype
-
-
-def _gated_norm(z: torch.Tensor, skip: torch.Tensor, gate: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """y = LN(z) * sigmoid(g) + skip * (1 - sigmoid(g)), LN without affine; returns y and what backward needs."""
-    normed, mean, rstd = torch.native_layer_norm(z, z.shape[-1:], None, None, 1e-5)
-    opened = torch.sigmoid(gate)
-    return torch.lerp(skip, normed, opened), normed, mean, rstd, opened
-
-
-class _GatedNorm(torch.autograd.Function):
-    """FFM's output stage, LN(z) gated against the skip path, with a backward of four new tensors
-    [B, T, out] where autograd's chain of layer_norm, sigmoid and lerp makes seven (the stage is
-    memory-bound: each one is a pass over memory and, on CPU, fresh pages). Differentiable once.
-
-        dL/dskip = dy (1 - s),  dL/dg = dy (1 - s) s (LN(z) - skip),  dL/dz = LN'(dy s),  s = sigmoid(g)
-    """
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, skip: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-        y, normed, mean, rstd, opened = _gated_norm(z, skip, gate)
-        ctx.save_for_backward(z, skip, normed, mean, rstd, opened)
-        return y
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        z, skip, normed, mean, rstd, opened = ctx.saved_tensors
-        grad_normed = grad * opened
-        grad_skip = grad - grad_normed
-        grad_gate = (normed - skip).mul_(opened).mul_(grad_skip)
-        layer_norm_backward = torch.ops.aten.native_layer_norm_backward
-        grad_z = layer_norm_backward(grad_normed, z, z.shape[-1:], mean, rstd, None, None, [True, False, False])[0]
-        return grad_z, grad_skip, grad_gate
 
 
 def _check(tensor: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, name: str) -> None:

@@ -56,7 +56,7 @@ def chunked_scan(
     tables = scan_tables(log_gamma, chunk_size, u.dtype)
     inputs, resets = chunk_inputs(u, resets, chunk_size)
     carried = carried_states(inputs, tables, state, resets)
-    states = chunk_states(inputs, carried, tables, log_gamma, resets)
+    states = chunk_states(inputs, carried, tables.within, tables.carry_in, log_gamma, resets)
     return torch.view_as_complex(rows_as_steps(states, batch, steps).unflatten(-1, (m, -1, 2)))
 
 
@@ -90,18 +90,18 @@ def scan_tables(log_gamma: torch.Tensor, length: int, dtype: torch.dtype) -> Sca
 
 
 def chunk_inputs(u: torch.Tensor, resets: torch.Tensor | None, length: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """u [B, T, m] as chunk rows [m, chunks B, L], zero-padded to whole chunks, and resets [B, T] as
-    [chunks B, L]. Rows are chunk-major (row n B + b is chunk n of sequence b), so consecutive chunks of
-    the whole batch are consecutive rows."""
+    """u [B, T, m] as chunk rows [m, B chunks, L], zero-padded to whole chunks, and resets [B, T] as
+    [B chunks, L]. Row b chunks + n is chunk n of sequence b: a sequence's chunks are consecutive rows."""
     batch, steps, m = u.shape
     chunks = -(-steps // length)
     pad = chunks * length - steps
-    inputs = torch.nn.functional.pad(u, (0, 0, 0, pad)).view(batch, chunks, length, m)
-    inputs = inputs.permute(3, 1, 0, 2).reshape(m, chunks * batch, length)
+    if pad:
+        u = torch.nn.functional.pad(u, (0, 0, 0, pad))
+        resets = None if resets is None else torch.nn.functional.pad(resets, (0, pad))
+    inputs = u.reshape(batch * chunks, length, m).permute(2, 0, 1)
     if resets is not None:
-        resets = torch.nn.functional.pad(resets, (0, pad)).view(batch, chunks, length).transpose(0, 1)
-        resets = resets.reshape(chunks * batch, length)
-    return inputs, resets
+        resets = resets.reshape(batch * chunks, length)
+    return inputs.contiguous(), resets
 
 
 def carried_states(
@@ -120,40 +120,43 @@ def carried_states(
         last_reset = torch.where(resets, position, 0).amax(-1, keepdim=True)
         inputs = inputs * (position >= last_reset)
     ends = torch.bmm(inputs, tables.within[:, :, -2 * c :])  # [m, rows, 2c]
-    ends = torch.view_as_complex(ends.view(m, chunks, batch, c, 2)).permute(1, 2, 0, 3)  # [chunks, B, m, c]
+    ends = torch.view_as_complex(ends.view(m, batch, chunks, c, 2)).permute(2, 1, 0, 3)  # [chunks, B, m, c]
     steps = torch.cat([state[None], ends[:-1]]).to(torch.complex128)
     decays = tables.chunk_decay.expand(chunks, batch, m, c)  # step n decays by chunk n - 1's A_{n-1}
     if resets is not None:
-        chunk_resets = resets.any(-1).view(chunks, batch)
+        chunk_resets = resets.any(-1).view(batch, chunks).T
         decays = decays * ~chunk_resets.roll(1, 0)[:, :, None, None]  # (row 0 is never read)
     carried = _ChunkCarry.apply(steps, decays).to(state.dtype)
-    return torch.view_as_real(carried).permute(2, 0, 1, 3, 4).reshape(m, rows, 2 * c)
+    return torch.view_as_real(carried).permute(2, 1, 0, 3, 4).reshape(m, rows, 2 * c)
 
 
 def chunk_states(
     inputs: torch.Tensor,
     carried: torch.Tensor,
-    tables: ScanTables,
+    within: torch.Tensor,
+    carry_in: torch.Tensor,
     log_gamma: torch.Tensor,
     resets: torch.Tensor | None,
 ) -> torch.Tensor:
     """The states of some chunk rows, real [m, rows, L, 2c], from their inputs [m, rows, L], carried-in
-    states [m, rows, 2c] and resets [rows, L] (any run of rows: each chunk row is independent here)."""
+    states [m, rows, 2c] and resets [rows, L] (any run of rows: each chunk row is independent here), and
+    the tables' within and carry_in."""
     m, rows, length = inputs.shape
     if resets is None:  # one matmul: the carried state enters as extra columns
-        states = torch.bmm(torch.cat([inputs, carried], -1), torch.cat([tables.within, tables.carry_in], 1))
+        states = torch.bmm(torch.cat([inputs, carried], -1), torch.cat([within, carry_in], 1))
         return states.view(m, rows, length, -1)
-    local = torch.bmm(inputs, tables.within).view(m, rows, length, -1, 2)
+    local = torch.bmm(inputs, within).view(m, rows, length, -1, 2)
     local = _cut_at_resets(local, log_gamma, resets)
-    from_carry = torch.bmm(carried, tables.carry_in).view(m, rows, length, -1, 2)
+    from_carry = torch.bmm(carried, carry_in).view(m, rows, length, -1, 2)
     keep = resets.cumsum(-1) == 0  # no reset yet in the chunk: the carried state still counts
     return (local + from_carry * keep[None, :, :, None, None]).view(m, rows, length, -1)
 
 
 def rows_as_steps(states: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
-    """Chunk-row states [m, chunks B, L, 2c] as real [B, steps, m 2c] (a copy, less the padding)."""
+    """Chunk-row states [m, B chunks, L, 2c] of B sequences (or of one run of chunks of one) as real
+    [B, steps, m 2c] (a copy, the padding dropped)."""
     m, rows, length, width = states.shape
-    by_step = states.view(m, rows // batch, batch, length, width).permute(2, 1, 3, 0, 4)
+    by_step = states.view(m, batch, rows // batch * length, width).permute(1, 2, 0, 3)
     return by_step.reshape(batch, -1, m * width)[:, :steps]
 
 

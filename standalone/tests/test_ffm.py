@@ -7,7 +7,7 @@ import pytest
 import torch
 from reference import loop_states
 
-from ffm import FFM
+from ffm import FFM, readout
 
 
 def make_ffm(**kwargs) -> FFM:
@@ -15,8 +15,9 @@ def make_ffm(**kwargs) -> FFM:
     return FFM(input_size=5, hidden_size=6, context_size=3, output_size=7, **kwargs)
 
 
-def reference_output(ffm: FFM, x: torch.Tensor, state: torch.Tensor, resets=None) -> torch.Tensor:
-    """y_t written out from the paper's equations with separate weight blocks and a float64 loop."""
+def reference_output(ffm: FFM, x: torch.Tensor, state: torch.Tensor, resets=None, with_final_state=False):
+    """y_t written out from the paper's equations with separate weight blocks and a float64 loop (and the
+    final state S_{T-1} if asked)."""
     out = ffm.output_size
     weight, bias = ffm.pre.weight, ffm.pre.bias
     sizes = [ffm.memory_size] * (1 + ffm.input_gate) + [out] * (1 + ffm.output_gate)
@@ -30,10 +31,12 @@ def reference_output(ffm: FFM, x: torch.Tensor, state: torch.Tensor, resets=None
         u, ffm.aggregator.a.clamp(-ffm.aggregator.fastest_decay, -1e-8), ffm.aggregator.w, state, resets
     ).to(torch.complex64)
     z = torch.nn.functional.layer_norm(ffm.mix(torch.stack([states.real, states.imag], -1).flatten(-3)), (out,))
-    if not ffm.output_gate:
-        return z + skip
-    gate = torch.sigmoid(linear(next(blocks)))
-    return z * gate + skip * (1 - gate)
+    if ffm.output_gate:
+        gate = torch.sigmoid(linear(next(blocks)))
+        y = z * gate + skip * (1 - gate)
+    else:
+        y = z + skip
+    return (y, states[:, -1]) if with_final_state else y
 
 
 def test_forward_matches_paper_equations():
@@ -49,27 +52,37 @@ def test_forward_matches_paper_equations():
 
 
 @pytest.mark.parametrize("gates", [{}, {"output_gate": False}, {"input_gate": False}])
-def test_training_path_values_and_gradients_match_paper_equations(gates):
-    """With autograd on, FFM takes its training path (a matmul per projection block, a custom backward
-    for the output stage); values and every gradient must equal autograd through the written-out equations."""
+@pytest.mark.parametrize("block_rows", [None, 48, 16])
+def test_training_path_values_and_gradients_match_paper_equations(gates, block_rows, monkeypatch):
+    """With autograd on, FFM takes its training path (the states and output stage block by block, with a
+    hand-written backward); values and every gradient, through y and the final state, must equal autograd
+    through the written-out equations. Blocks: the default (one), one sequence each (48 rows: 40 steps
+    padded to 3 chunks), one 16-step chunk each (a sequence split over blocks, the last one padded)."""
+    if block_rows is not None:
+        monkeypatch.setattr(readout, "BLOCK_ROWS", block_rows)
     ffm = make_ffm(**gates)
-    x = torch.randn(3, 40, 5, requires_grad=True)
+    x = torch.randn(40, 3, 5).transpose(0, 1).requires_grad_()  # [3, 40, 5], not contiguous
     state = torch.randn(3, 6, 3, dtype=torch.complex64)
     resets = torch.rand(3, 40) < 0.1
-    weights = torch.randn(3, 40, 7)
+    weights, state_weights = torch.randn(3, 40, 7), torch.randn(3, 6, 3, 2)
 
     def gradients(forward) -> list[torch.Tensor]:
-        y = forward()
-        return [y, *torch.autograd.grad((y * weights).sum(), [x, *ffm.parameters()])]
+        y, final = forward()
+        loss = (y * weights).sum() + (torch.view_as_real(final) * state_weights).sum()
+        return [y, final, *torch.autograd.grad(loss, [x, *ffm.parameters()])]
 
-    ours = gradients(lambda: ffm(x, state, resets)[0])
-    expected = gradients(lambda: reference_output(ffm, x, state, resets))
+    ours = gradients(lambda: ffm(x, state, resets))
+    expected = gradients(lambda: reference_output(ffm, x, state, resets, with_final_state=True))
     for value, reference in zip(ours, expected, strict=True):
         torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-4)
 
 
-def test_gradcheck_and_repeated_backward():
-    """Finite differences in float64 through the whole layer; backward twice on a retained graph agrees."""
+@pytest.mark.parametrize("block_rows", [None, 16])
+def test_gradcheck_and_repeated_backward(block_rows, monkeypatch):
+    """Finite differences in float64 through the whole layer (one block; one sequence a block); backward
+    twice on a retained graph agrees."""
+    if block_rows is not None:
+        monkeypatch.setattr(readout, "BLOCK_ROWS", block_rows)
     ffm = make_ffm().double()
     x = torch.randn(2, 9, 5, dtype=torch.float64, requires_grad=True)
     resets = torch.zeros(2, 9, dtype=torch.bool)
@@ -278,15 +291,19 @@ def test_cuda_matches_cpu():
         torch.testing.assert_close(p.grad.cpu(), expected, rtol=1e-3, atol=1e-3)
 
 
-def test_torch_compile_matches_eager(device):
-    ffm = make_ffm().to(device)
-    x = torch.randn(2, 48, 5, device=device)
-    compiled = torch.compile(ffm)
-    y, state = compiled(x)
-    y.sum().backward()
-    expected, expected_state = ffm(x)
-    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(state, expected_state, rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_compile_matches_eager(device, dtype):
+    ffm = make_ffm().to(device, dtype)
+    x = torch.randn(2, 48, 5, device=device, dtype=dtype)
+    resets = torch.rand(2, 48, device=device) < 0.1
+
+    def outputs_and_gradients(module) -> list[torch.Tensor]:
+        y, state = module(x, None, resets)
+        return [y, state, *torch.autograd.grad(y.square().sum(), list(ffm.parameters()))]
+
+    compiled = outputs_and_gradients(torch.compile(ffm))
+    for value, expected in zip(compiled, outputs_and_gradients(ffm), strict=True):
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_inference_gamma_cache_follows_parameter_updates() -> None:

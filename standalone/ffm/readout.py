@@ -1,0 +1,221 @@
+"""FFM's readout, from FFA's chunk rows to the layer's output, one block of rows at a time.
+
+    z_t = W3 [Re S_t, Im S_t],    y_t = LN(z_t) * sigmoid(W4 x_t) + W5 x_t * (1 - sigmoid(W4 x_t))
+
+The states S_t are the widest tensor of the layer ([B, T, m, c] complex: 2mc = 256 floats a step at
+m = 32, c = 4). Here each block of about BLOCK_ROWS rows (whole sequences, or a run of chunks of one)
+computes its states from its chunks' inputs and carried-in states (``ffm.scan.chunk_states``), mixes
+them and writes its rows of y, so that the states and the output stage's temporaries are block-sized:
+they stay in cache and their memory is reused, where whole-sequence temporaries are fresh memory every
+step (on CPU, glibc returns large blocks to the kernel, and each comes back as page faults). Training
+keeps z, the projection [W5 x, W4 x] and LN's statistics for backward and recomputes a block's states
+there (one small matmul), so no [B, T, m, c] tensor is ever stored.
+"""
+
+from collections.abc import Iterator
+
+import torch
+
+from ffm.scan import chunk_states, rows_as_steps
+
+BLOCK_ROWS = 4096
+"""Rows (batch x steps) per block: the [rows, out] float32 temporaries of a block are 4 MB at out = 256."""
+
+
+def readout(
+    x: torch.Tensor,
+    inputs: torch.Tensor,
+    carried: torch.Tensor,
+    within: torch.Tensor,
+    carry_in: torch.Tensor,
+    log_gamma: torch.Tensor,
+    resets: torch.Tensor | None,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    mix_weight: torch.Tensor,
+    mix_bias: torch.Tensor,
+) -> torch.Tensor:
+    """y [B, T, out] from x [B, T, in], FFA's chunk rows (``ffm.scan``: inputs, carried-in states, the
+    tables' within and carry_in, log_gamma, resets), the weight and bias of [W5; W4] (W5 alone without
+    the output gate) and W3's. Differentiable once with autograd on."""
+    args = (x, inputs, carried, within, carry_in, log_gamma, resets, weight, bias, mix_weight, mix_bias)
+    if torch.is_grad_enabled():
+        return _BlockwiseReadout.apply(*args)
+    return _readout_forward(*args, keep=False)[0]
+
+
+def _readout_forward(
+    x: torch.Tensor,
+    inputs: torch.Tensor,
+    carried: torch.Tensor,
+    within: torch.Tensor,
+    carry_in: torch.Tensor,
+    log_gamma: torch.Tensor,
+    resets: torch.Tensor | None,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    mix_weight: torch.Tensor,
+    mix_bias: torch.Tensor,
+    keep: bool,
+) -> tuple[torch.Tensor, ...]:
+    """y, and if ``keep`` what backward needs: z, the projection, LN's mean and rstd (all [B, T, ...])."""
+    batch, steps, _ = x.shape
+    out = mix_weight.shape[0]
+    y = x.new_empty(batch, steps, out)
+    kept = [x.new_empty(batch, steps, size) for size in (out, weight.shape[0], 1, 1)] if keep else []
+    for rows, sequences, time in _blocks(batch, steps, inputs.shape[-1]):
+        scan = (inputs[:, rows], carried[:, rows], within, carry_in, log_gamma, _rows_of(resets, rows))
+        features = _block_features(*scan, sequences, time)
+        block = [_block_of(tensor, sequences, time) for tensor in kept]
+        z = torch.addmm(mix_bias, features, mix_weight.T, out=block[0] if keep else None)
+        x_block = x[sequences, time].reshape(len(z), -1)
+        projection = torch.addmm(bias, x_block, weight.T, out=block[1] if keep else None)
+        _, mean, rstd = gated_norm(z, projection, out=_block_of(y, sequences, time))
+        if keep:
+            block[2].copy_(mean), block[3].copy_(rstd)
+    return y, *kept
+
+
+def _blocks(batch: int, steps: int, length: int) -> Iterator[tuple[slice, slice, slice]]:
+    """(chunk rows, sequences, time steps) of each block: about BLOCK_ROWS rows, whole sequences where a
+    sequence is shorter, else a run of whole chunks of one sequence; contiguous rows of [B, T, ...]."""
+    chunks = -(-steps // length)
+    sequences = BLOCK_ROWS // (chunks * length)
+    if sequences:
+        for b in range(0, batch, sequences):
+            end = min(b + sequences, batch)
+            yield slice(b * chunks, end * chunks), slice(b, end), slice(0, steps)
+        return
+    per_block = max(1, BLOCK_ROWS // length)
+    for b in range(batch):
+        for n in range(0, chunks, per_block):
+            end = min(n + per_block, chunks)
+            yield slice(b * chunks + n, b * chunks + end), slice(b, b + 1), slice(n * length, min(end * length, steps))
+
+
+def _rows_of(resets: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
+    return None if resets is None else resets[rows]
+
+
+def _block_of(tensor: torch.Tensor, sequences: slice, time: slice) -> torch.Tensor:
+    """A block's rows of a contiguous [B, T, F] tensor, as a [rows, F] view."""
+    return tensor[sequences, time].view(-1, tensor.shape[-1])
+
+
+def _block_features(
+    inputs: torch.Tensor,
+    carried: torch.Tensor,
+    within: torch.Tensor,
+    carry_in: torch.Tensor,
+    log_gamma: torch.Tensor,
+    resets: torch.Tensor | None,
+    sequences: slice,
+    time: slice,
+) -> torch.Tensor:
+    """A block's states as W3's input rows, real [rows, 2mc], from its chunk rows' scan inputs."""
+    states = chunk_states(inputs, carried, within, carry_in, log_gamma, resets)
+    block_steps = time.stop - time.start
+    return rows_as_steps(states, sequences.stop - sequences.start, block_steps).reshape(
+        -1, states.shape[0] * states.shape[-1]
+    )
+
+
+class _BlockwiseReadout(torch.autograd.Function):
+    """``readout`` with a blockwise backward: per block, the states again under autograd (for the scan's
+    inputs and tables), the output stage's gradient (``gated_norm_backward``), and W3's and [W5; W4]'s
+    gradients accumulated block by block. Differentiable once."""
+
+    @staticmethod
+    def forward(ctx, *args: torch.Tensor) -> torch.Tensor:
+        y, *kept = _readout_forward(*args, keep=True)
+        x, inputs, carried, within, carry_in, log_gamma, resets, weight, _, mix_weight, _ = args
+        ctx.save_for_backward(x, inputs, carried, within, carry_in, log_gamma, resets, weight, mix_weight, *kept)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, inputs, carried, within, carry_in, log_gamma, resets, weight, mix_weight, *kept = ctx.saved_tensors
+        batch, steps, _ = x.shape
+        grad_x = torch.empty(x.shape, dtype=x.dtype, device=x.device) if ctx.needs_input_grad[0] else None
+        grad_inputs, grad_carried = torch.empty_like(inputs), torch.empty_like(carried)
+        grad_weight, grad_mix_weight = torch.zeros_like(weight), torch.zeros_like(mix_weight)
+        grad_bias, grad_mix_bias = weight.new_zeros(weight.shape[0]), weight.new_zeros(mix_weight.shape[0])
+        tables = [tensor.detach().requires_grad_() for tensor in (within, carry_in, log_gamma)]
+        grad_tables = [torch.zeros_like(tensor) for tensor in tables]
+        differentiated = tables if resets is not None else tables[:2]  # log_gamma enters only at resets
+        for rows, sequences, time in _blocks(batch, steps, inputs.shape[-1]):
+            with torch.enable_grad():
+                block_inputs = inputs[:, rows].detach().requires_grad_()
+                block_carried = carried[:, rows].detach().requires_grad_()
+                scan = (block_inputs, block_carried, *tables, _rows_of(resets, rows))
+                features = _block_features(*scan, sequences, time)
+            block_grad = grad[sequences, time].reshape(len(features), -1)
+            block = [_block_of(tensor, sequences, time) for tensor in kept]
+            grad_z, grad_projection = gated_norm_backward(block_grad, *block)
+            grad_mix_weight.addmm_(grad_z.T, features.detach())
+            grad_mix_bias += grad_z.sum(0)
+            grads = torch.autograd.grad(features, [block_inputs, block_carried, *differentiated], grad_z @ mix_weight)
+            grad_inputs[:, rows], grad_carried[:, rows] = grads[:2]
+            for total, part in zip(grad_tables, grads[2:], strict=False):
+                total += part
+            x_block = x[sequences, time].reshape(len(features), -1)
+            grad_weight.addmm_(grad_projection.T, x_block)
+            grad_bias += grad_projection.sum(0)
+            if grad_x is not None:
+                torch.mm(grad_projection, weight, out=_block_of(grad_x, sequences, time))
+        grad_parameters = (grad_weight, grad_bias, grad_mix_weight, grad_mix_bias)
+        return grad_x, grad_inputs, grad_carried, *grad_tables, None, *grad_parameters
+
+
+def gated_norm(
+    z: torch.Tensor, projection: torch.Tensor, out: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """y = LN(z) * sigmoid(g) + skip * (1 - sigmoid(g)), LN without affine, projection = [skip, g];
+    y = LN(z) + skip for projection = skip (no output gate). Returns y (in ``out`` if given), LN's
+    mean and rstd."""
+    width = z.shape[-1]
+    normed, mean, rstd = torch.native_layer_norm(z, (width,), None, None, 1e-5)
+    skip, *gate = projection.split(width, -1)
+    if gate:
+        return torch.lerp(skip, normed, torch.sigmoid(gate[0]), out=out), mean, rstd
+    return torch.add(normed, skip, out=out), mean, rstd
+
+
+def gated_norm_backward(
+    grad: torch.Tensor, z: torch.Tensor, projection: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``gated_norm``'s gradients with respect to z and the projection (recomputing LN(z) and the gate):
+
+    dL/dskip = dy (1 - s),  dL/dg = dy (1 - s) s (LN(z) - skip),  dL/dz = LN'(dy s),  s = sigmoid(g)
+    """
+    width = z.shape[-1]
+    layer_norm_backward = torch.ops.aten.native_layer_norm_backward
+    if projection.shape[-1] == width:  # y = LN(z) + skip
+        return layer_norm_backward(grad, z, (width,), mean, rstd, None, None, [True, False, False])[0], grad
+    skip, gate = projection.split(width, -1)
+    opened = torch.sigmoid(gate)
+    grad_projection = torch.empty(projection.shape, dtype=grad.dtype, device=grad.device)
+    grad_skip, grad_gate = grad_projection.split(width, -1)
+    grad_normed = grad * opened
+    torch.sub(grad, grad_normed, out=grad_skip)
+    torch.mul((z - mean).mul_(rstd).sub_(skip).mul_(opened), grad_skip, out=grad_gate)
+    grad_z = layer_norm_backward(grad_normed, z, (width,), mean, rstd, None, None, [True, False, False])[0]
+    return grad_z, grad_projection
+
+
+class GatedNorm(torch.autograd.Function):
+    """``gated_norm`` with a backward of three new tensors [B, T, out] (and one [B, T, 2 out]) where
+    autograd's chain of layer_norm, sigmoid and lerp keeps and makes more. For aggregators other than
+    FFA, whose states are not computed blockwise. Differentiable once."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
+        y, mean, rstd = gated_norm(z, projection)
+        ctx.save_for_backward(z, projection, mean, rstd)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return gated_norm_backward(grad, *ctx.saved_tensors)
