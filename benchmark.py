@@ -7,7 +7,8 @@ no RLlib in the process, so the same code runs wherever torch does):
   inference  one single-timestep forward at B = 1 with the recurrent state carried
   peak_mem_mb of a training step: CUDA peak allocated bytes; on CPU the peak resident memory of a fresh
              process that builds the model and runs two training steps (row "process-baseline": the same
-             process without a model, i.e. torch, the inputs and the interpreter)
+             process without a model, i.e. torch, the inputs and the interpreter; also for layer/FFM and
+             layer/GRU at each layer batch)
 Reference points of the FFM layer (the foundation issue's performance goals; rows prefixed "layer/"),
 input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
   layer/FFM              the whole ffm.FFM layer
@@ -18,15 +19,15 @@ input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
                          benchmark=True (689d89b ray_models/ray_gru.py), the paper's speed baseline
 and single-step latency (T = 1, B = 1) of layer/FFM and layer/GRUCell with the state carried.
 
-CPU memory: by default the timing process asks glibc to keep freed blocks for reuse (column "allocator":
-glibc-retain). glibc otherwise returns every block over 32 MB to the kernel on free, so each [B, T, 256]
-activation of a step comes back as fresh pages to fault in and zero: at B = 64 that costs about as much
-as the arithmetic (PyTorch's CPU tuning guide recommends a caching allocator for the same reason). The
-setting is the same for every model of a run; ``--allocator default`` measures glibc as it comes. Peak
-memory is always measured in fresh processes with the default allocator.
+CPU memory: by default the timing process runs glibc's allocator as it comes, as users' training loops do
+(column "allocator": default). glibc returns large freed blocks to the kernel, so each large tensor of a
+step comes back as fresh pages to fault in and zero. ``--allocator retain`` asks glibc to keep freed
+blocks for reuse instead (glibc-retain; PyTorch's CPU tuning guide recommends a caching allocator for
+this reason). The setting is the same for every model of a run. Peak memory is always measured in fresh
+processes with the default allocator.
 
     python benchmark.py [--device cpu|cuda|all] [--models RayFFM,GRU] [--batch 8] [--layer-batch 8 64]
-                        [--time 1024] [--samples 20] [--allocator retain|default] [--out throughput.csv]
+                        [--time 1024] [--samples 20] [--allocator default|retain] [--out throughput.csv]
                         [--quick]
 """
 
@@ -52,6 +53,7 @@ from models.network import MemoryNetwork
 from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
 INPUT, OUTPUT, MEMORY, CONTEXT = 128, 256, 32, 4
+MEASURED_LAYERS = ("layer/FFM", "layer/GRU")  # layer rows with a peak memory (fresh process) on CPU
 
 
 def retain_freed_memory() -> bool:
@@ -101,13 +103,12 @@ def train_step(module: nn.Module, forward: Callable[[], torch.Tensor]) -> Callab
 def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, tuple[nn.Module, Callable]]:
     """name -> (module, training-step closure) at one batch size."""
     x = torch.randn(batch, steps, INPUT, device=device)
-    ffm = FFM(INPUT, MEMORY, CONTEXT, OUTPUT).to(device)
+    ffm, gru = (layer_module(name).to(device) for name in ("layer/FFM", "layer/GRU"))
     linears = nn.ModuleList([nn.Linear(INPUT, ffm.pre.out_features), nn.Linear(ffm.mix.in_features, OUTPUT)])
     linears.to(device)
     mixed = torch.randn(batch, steps, ffm.mix.in_features, device=device)
     u = torch.randn(batch, steps, MEMORY, device=device, requires_grad=True)
     state = ffm.initial_state(batch, device)
-    gru = nn.GRU(INPUT, OUTPUT, batch_first=True).to(device)
     cell = nn.GRUCell(INPUT, OUTPUT).to(device)
 
     def cell_loop() -> torch.Tensor:
@@ -127,6 +128,11 @@ def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, 
         "layer/GRU": (gru, train_step(gru, lambda: gru(x)[0])),
         "layer/GRUCell-loop": (cell, train_step(cell, cell_loop)),
     }
+
+
+def layer_module(name: str) -> nn.Module:
+    """The layer/FFM or layer/GRU module (its peak memory is measured too)."""
+    return FFM(INPUT, MEMORY, CONTEXT, OUTPUT) if name == "layer/FFM" else nn.GRU(INPUT, OUTPUT, batch_first=True)
 
 
 def single_step_cases(device: torch.device) -> dict[str, tuple[nn.Module, Callable]]:
@@ -200,6 +206,10 @@ def report_peak_memory(name: str, batch: int, steps: int) -> None:
     torch.manual_seed(0)
     if name == PROCESS_BASELINE:
         torch.randn(batch, steps, INPUT).sum()
+    elif name in MEASURED_LAYERS:
+        x, layer = torch.randn(batch, steps, INPUT), layer_module(name)
+        step = train_step(layer, lambda: layer(x)[0])
+        step(), step()
     else:
         step = model_train_step(memory_model(name, torch.device("cpu")), batch, steps, torch.device("cpu"))
         step(), step()
@@ -242,15 +252,10 @@ def run(
             cases = standalone_cases(batch, steps, device) if mode == "train" else single_step_cases(device)
             for name, (module, fn) in cases.items():
                 n = max(3, samples // 4) if name in slow else samples
-                add(
-                    name,
-                    mode,
-                    device,
-                    batch,
-                    steps if mode == "train" else 1,
-                    measure(fn, device, n, warmup),
-                    parameter_count(module),
-                )
+                stats = measure(fn, device, n, warmup)
+                if device.type == "cpu" and mode == "train" and name in MEASURED_LAYERS:
+                    stats["peak_mem_mb"] = peak_resident_mb(name, batch, steps)
+                add(name, mode, device, batch, steps if mode == "train" else 1, stats, parameter_count(module))
         for name in tqdm(models, desc=f"models ({device.type})"):
             module = memory_model(name, device)
             n = max(3, samples // 4) if name in slow else samples
@@ -262,7 +267,7 @@ def run(
             stats = measure(model_inference_step(module, device), device, samples * 5, warmup)
             add(name, "inference", device, 1, 1, stats | {"peak_mem_mb": float("nan")}, timed_parameters(module))
         if device.type == "cpu":
-            for batch in batches:
+            for batch in sorted(set(batches) | set(layer_batches)):
                 nan_times = dict.fromkeys(["median_ms", "p10_ms", "p90_ms"], float("nan"))
                 add(
                     PROCESS_BASELINE,
@@ -318,8 +323,8 @@ def main() -> None:
     parser.add_argument("--time", type=int, default=1024, help="sequence length T for training steps")
     parser.add_argument("--samples", type=int, default=20, help="timed repetitions per case after warm-up")
     parser.add_argument("--warmup", type=int, default=3)
-    allocator_help = "CPU: glibc keeps freed memory for reuse (retain) or runs as it comes (default)"
-    parser.add_argument("--allocator", default="retain", choices=["retain", "default"], help=allocator_help)
+    allocator_help = "CPU: glibc as it comes (default) or keeping freed memory for reuse (retain)"
+    parser.add_argument("--allocator", default="default", choices=["default", "retain"], help=allocator_help)
     parser.add_argument("--out", type=Path, default=Path("throughput.csv"))
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few samples (CI)")
     parser.add_argument("--peak-memory-of", help=argparse.SUPPRESS)  # child process of peak_resident_mb

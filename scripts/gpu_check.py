@@ -80,8 +80,7 @@ def run_benchmark(device: torch.device, quick: bool) -> tuple[pd.DataFrame, pd.D
     """benchmark.py's table and goal ratios on one device (B = 8 models; layer rows at B = 8 and 64)."""
     models = QUICK_MODELS if quick else ["RayFFM"] + [model.name for model in BASELINES]
     steps, samples, warmup, batches = (16, 2, 1, [2]) if quick else (1024, 10, 3, [8, 64])
-    allocator = "glibc-retain" if device.type == "cpu" and benchmark.retain_freed_memory() else "default"
-    table = benchmark.run([device], models, batches[:1], batches, steps, samples, warmup, allocator)
+    table = benchmark.run([device], models, batches[:1], batches, steps, samples, warmup, "default")
     return table, benchmark.goals(table)
 
 

@@ -21,7 +21,7 @@ def test_quick_run_writes_every_requested_model(tmp_path: Path) -> None:
     assert "WARNING" not in result.stderr and "Warning" not in result.stderr  # progress bars only
     table = pd.read_csv(out)
     assert list(table.columns) == THROUGHPUT_COLUMNS
-    assert set(table["allocator"]) == {"glibc-retain"}
+    assert set(table["allocator"]) == {"default"}  # glibc as users run it; --allocator retain is the option
     for model in models:
         rows = table[table["model"] == model].set_index("mode")
         assert set(rows.index) == {"train", "inference"}
@@ -36,6 +36,8 @@ def test_quick_run_writes_every_requested_model(tmp_path: Path) -> None:
         table["model"]
     )
     assert table.loc[table["model"] == PROCESS_BASELINE, "peak_mem_mb"].item() > 100
+    layers = table[(table["mode"] == "train") & table["model"].isin(["layer/FFM", "layer/GRU"])]
+    assert len(layers) == 2 and (layers["peak_mem_mb"] > 100).all()  # fresh processes, as the models
     goals = pd.read_csv(tmp_path / "throughput_goals.csv")
     assert set(goals["goal"]) == {"FFM / FFM-linears", "FFA / FFM-linears", "FFM / GRU", "FFM / GRUCell (T=1)"}
 
@@ -67,7 +69,7 @@ print(retained, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) //
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and Linux page-fault counts")
 def test_retained_memory_is_reused_without_page_faults() -> None:
-    """--allocator retain (the default): repeated steps reuse freed 64 MB blocks instead of faulting in 3 x 16,384
+    """--allocator retain: repeated steps reuse freed 64 MB blocks instead of faulting in 3 x 16,384
     fresh pages per step as glibc does by default (now and then a block lands elsewhere: a tenth is allowed)."""
     faults = {}
     for allocator in ("retain", "default"):

@@ -18,8 +18,9 @@ import torch
 
 from ffm.scan import chunk_states, rows_as_steps
 
-BLOCK_ROWS = 4096
-"""Rows (batch x steps) per block: the [rows, out] float32 temporaries of a block are 4 MB at out = 256."""
+BLOCK_ROWS = 8192
+"""Rows (batch x steps) per block: a block's [rows, out] float32 temporaries are 8 MB at out = 256. On the
+2-core development CPU, B = 8 and 64 at T = 1024 trained fastest with 8192 of 1024 to 16384."""
 
 
 def readout(
