@@ -18,9 +18,10 @@ import torch
 
 from ffm.scan import chunk_states, rows_as_steps
 
-BLOCK_ROWS = 8192
-"""Rows (batch x steps) per block: a block's [rows, out] float32 temporaries are 8 MB at out = 256. On the
-2-core development CPU, B = 8 and 64 at T = 1024 trained fastest with 8192 of 1024 to 16384."""
+BLOCK_ROWS = 2048
+"""Rows (batch x steps) per block: a block's [rows, out] float32 temporaries are 2 MB at out = 256. On the
+2-core development CPU (T = 1024, of 1024 to 16384): the fastest at B = 8 and the only one whose peak
+training memory at B = 8 was not above the whole-sequence layer's; at B = 64 ~10% slower than 8192."""
 
 
 def readout(
