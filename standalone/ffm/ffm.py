@@ -124,7 +124,8 @@ class FFM(nn.Module):
     def _forward(
         self, x: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(self.aggregator, FFA) and x.shape[1] > 1:
+        hooked = self.aggregator._forward_hooks or self.aggregator._forward_pre_hooks  # they see the states whole
+        if isinstance(self.aggregator, FFA) and x.shape[1] > 1 and not hooked:
             return self._forward_blockwise(x, state, resets)
         gated_input, projection = self._projections(x)
         u = nn.functional.glu(gated_input) if self.input_gate else gated_input  # W1 x * sigmoid(W2 x)

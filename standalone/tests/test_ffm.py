@@ -332,3 +332,18 @@ def test_inference_gamma_cache_follows_parameter_updates() -> None:
     ffm.double()
     assert single_step(ffm).dtype == torch.float64
     torch.testing.assert_close(single_step(ffm), fresh(ffm))
+
+
+def test_a_hooked_aggregator_sees_the_states_and_the_output_is_unchanged():
+    """FFA's sequences skip the aggregator's forward (block by block) unless it is hooked: a forward hook
+    then gets the states [B, T, m, c], and y is the same either way."""
+    ffm = make_ffm()
+    x, resets = torch.randn(2, 40, 5), torch.rand(2, 40) < 0.1
+    with torch.no_grad():
+        blockwise = ffm(x, None, resets)[0]
+        seen = []
+        handle = ffm.aggregator.register_forward_hook(lambda module, inputs, output: seen.append(output))
+        hooked = ffm(x, None, resets)[0]
+        handle.remove()
+    assert len(seen) == 1 and seen[0].shape == (2, 40, 6, 3)
+    torch.testing.assert_close(hooked, blockwise, rtol=1e-5, atol=1e-5)
