@@ -12,13 +12,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from plotting.committed import committed_tables
 from plotting.discussion import PAPER_NAMES, TIME_SCALES, time_scales
 from plotting.load import curve_table
 from plotting.popgym_figures import final_mmer, mmer_at
-from plotting.throughput import load_throughput, model_rows
+from plotting.throughput import above_baseline, load_throughput, model_rows
 from results_schema import FFM, FFM_ABLATIONS
 
 CPU_BUDGET = 24_576  # env steps per trial of ppo.py's cpu preset (tests check it against ppo.PRESETS)
@@ -254,6 +255,28 @@ def layer_goals(root: Path) -> str:
     return markdown(table)
 
 
+def layer_memory_table(root: Path) -> pd.DataFrame:
+    """Peak training memory of the FFM layer and nn.GRU alone (benchmark.py's layer/ rows with a peak, CPU)
+    above the process baseline per batch, and its growth per batch element and step between the smallest
+    and the largest batch (KiB)."""
+    rows = above_baseline(load_throughput([root / "throughput_cpu.csv"]))
+    rows = rows[rows["model"].str.startswith("layer/") & rows["peak_mem_mb"].notna() & (rows["device"] == "cpu")]
+    table = rows.pivot(index="model", columns="batch", values="model_mem_mb")
+    steps = rows["time_steps"].iloc[0]
+    smallest, largest = table.columns.min(), table.columns.max()
+    growth = (table[largest] - table[smallest]) * 1024 / ((largest - smallest) * steps)
+    return table.assign(per_element_step_kib=growth, steps=steps)
+
+
+def layer_memory(root: Path) -> str:
+    """layer_memory_table as Markdown."""
+    table = layer_memory_table(root)
+    batches = [column for column in table.columns if isinstance(column, int | np.integer)]
+    cells = {f"B = {b}, T = {table['steps'].iloc[0]:,} (MB)": table[b].map("{:.0f}".format) for b in batches}
+    cells["per batch element and step (KiB)"] = table["per_element_step_kib"].map("{:.1f}".format)
+    return markdown(pd.DataFrame(cells).rename_axis("layer").reset_index())
+
+
 def ppo_benchmark(root: Path) -> pd.DataFrame:
     """benchmark_ppo.py's rows (results/throughput_ppo_cpu.csv)."""
     return pd.read_csv(root / "throughput_ppo_cpu.csv")
@@ -427,6 +450,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "pomdp-seeds": pomdp_seeds,
     "throughput": throughput,
     "layer-goals": layer_goals,
+    "layer-memory": layer_memory,
     "ppo-throughput": ppo_throughput,
     "rerun": rerun,
     "ppo-settings": ppo_settings,

@@ -43,20 +43,26 @@ def load_throughput(paths: list[Path]) -> pd.DataFrame:
     return table
 
 
-def model_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The memory models' rows, with ``setting`` (device and batch) and peak memory above the process baseline.
+def above_baseline(table: pd.DataFrame) -> pd.DataFrame:
+    """Every row but the baseline's, with ``setting`` (device and batch) and ``model_mem_mb``, its peak memory
+    above the process baseline.
 
     On CPU benchmark.py measures a fresh process's peak RSS; the ``process-baseline`` row (same device and
     batch) is subtracted where present. CUDA peaks are the model's allocations already.
     """
     baseline = table.loc[table["model"] == PROCESS_BASELINE, ["device", "batch", "peak_mem_mb"]]
     baseline = baseline.drop_duplicates(["device", "batch"]).rename(columns={"peak_mem_mb": "baseline_mb"})
-    models = table[~table["model"].str.startswith("layer/") & (table["model"] != PROCESS_BASELINE)]
-    models = models.merge(baseline, on=["device", "batch"], how="left")
-    return models.assign(
-        setting=models["device"] + ", B=" + models["batch"].astype(str),
-        model_mem_mb=models["peak_mem_mb"] - models["baseline_mb"].fillna(0),
+    rows = table[table["model"] != PROCESS_BASELINE].merge(baseline, on=["device", "batch"], how="left")
+    return rows.assign(
+        setting=rows["device"] + ", B=" + rows["batch"].astype(str),
+        model_mem_mb=rows["peak_mem_mb"] - rows["baseline_mb"].fillna(0),
     )
+
+
+def model_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The memory models' rows (no layer/ reference points), as ``above_baseline`` gives them."""
+    rows = above_baseline(table)
+    return rows[~rows["model"].str.startswith("layer/")].reset_index(drop=True)
 
 
 def timings(rows: pd.DataFrame, axis, order: list[str], title: str, log: bool) -> None:

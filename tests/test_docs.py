@@ -71,6 +71,7 @@ def test_the_answer_on_the_front_page() -> None:
     first_envs = (table.idxmax() == FFM).sum()
     mmer = table.loc[[FFM, "GRU"]].map("{:.2f}".format)
     final = final_mmer(ten_times()).groupby(["env", "model"])["mmer"].mean().map("{:.3f}".format)
+    layers = docs.layer_memory_table(RESULTS)[64]  # peak memory above baseline at B = 64
     pomdp = pd.read_csv(RESULTS / "pomdp_return.csv").set_index(["task", "algo", "memory"])["return_mean"]
     ffm_ahead = sum(pomdp[task, algo, "ffm"] > pomdp[task, algo, "gru"] for task, algo, _ in pomdp.index[::2])
     ablations = pd.read_csv(RESULTS / "popgym_mmer.csv").pivot(index="model", columns="env", values="mmer_mean")
@@ -115,6 +116,7 @@ def test_the_answer_on_the_front_page() -> None:
         f"{ppo_ratio['LabyrinthEscapeEasy']:.1f}x (1,023-step) the GRU's env steps per second",
         f"faster by {ppo_ratio.min():.1f}x to {1 / goals[8, 'FFM / GRU']:.1f}x on CPU",
         f"peak training memory {memory[FFM]:.0f} MB, the GRU {memory['GRU']:.0f} MB",
+        "the FFM layer alone {:.0f} MB, `nn.GRU` {:.0f} MB at B = 64".format(*layers.loc[["layer/FFM", "layer/GRU"]]),
         f"about {round(grid, -3):,.0f} core-hours",
         f"{len(ppo_trials('cpu'))} trials |",
         f"{len(ppo_trials('cpu-10x'))} trials |",
