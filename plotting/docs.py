@@ -18,6 +18,8 @@ import pandas as pd
 from plotting.committed import committed_tables
 from plotting.discussion import PAPER_NAMES, TIME_SCALES, time_scales
 from plotting.load import curve_table
+from plotting.paper_settings import PAPER, SCALED, load_runs
+from plotting.paper_settings import TABLE as PAPER_SETTINGS_TABLE
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import above_baseline, load_throughput, model_rows
 from results_schema import FFM, FFM_ABLATIONS
@@ -174,6 +176,37 @@ def init_time_scales(root: Path) -> str:
                 f"{(alpha['end'] >= critic).sum()}",
             }
         )
+    return markdown(pd.DataFrame(rows))
+
+
+def paper_settings(root: Path) -> str:
+    """RayFFM and the GRU at the paper's PPO batch and at the cpu-10x preset's, per model and run: MMER at
+    equal env steps and at each run's end (``plotting batch``'s table, mean ± std over seeds), wall time per
+    trial (range over seeds) and env steps per second (mean)."""
+    ranking = pd.read_csv(root / PAPER_SETTINGS_TABLE).set_index(["at", "run", "model"])
+    curves = load_runs(committed_tables("paper-settings", root))
+    ends = final_mmer(curves[curves["run"] == PAPER])
+    rows = []
+    for model in ranking.index.unique("model"):
+        cells = {
+            (at, run): ranking.loc[at, run, model]
+            for at, run in (("equal steps", SCALED), ("equal steps", PAPER), ("end", PAPER))
+        }
+        mine = ends[ends["model"] == model]
+        row = {"model": model}
+        for (at, run), cell in cells.items():
+            name = "paper settings" if run == PAPER else run
+            steps = f"{cell['step']:,.0f} env steps" if at == "equal steps" else f"end, {cell['step']:,.0f} env steps"
+            row[f"{name}, {steps}"] = (
+                spread(cell["mean"], cell["std"], 3) if cell["seeds"] > 1 else f"{cell['mean']:.3f}"
+            )
+        seeds = cells["end", PAPER]["seeds"]
+        row |= {
+            "seeds (paper settings)": f"{seeds:.0f}",
+            "wall per trial": f"{mine['wall_s'].min():.0f}-{mine['wall_s'].max():.0f} s",
+            "env steps/s": f"{mine['steps_per_s'].mean():.0f}",
+        }
+        rows.append(row)
     return markdown(pd.DataFrame(rows))
 
 
