@@ -42,6 +42,12 @@ FIGURE_SETS = (
         ("cpu-10x/RepeatPreviousEasy/popgym_curves.csv", "cpu-10x-init/*/popgym_curves.csv"),
         ("init", "timescales"),
     ),
+    # RayFFM and the GRU at the paper's PPO batch (paper-settings) against the cpu-10x preset's, same env
+    FigureSet(
+        "paper-settings",
+        ("cpu-10x/RepeatPreviousEasy/popgym_curves.csv", "paper-settings/*/popgym_curves.csv"),
+        ("batch",),
+    ),
 )
 
 

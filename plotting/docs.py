@@ -478,6 +478,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "ten-times": ten_times,
     "init-mmer": init_mmer,
     "init-time-scales": init_time_scales,
+    "paper-settings": paper_settings,
     "pomdp-return": pomdp_return,
     "pomdp-evaluations": pomdp_evaluations,
     "pomdp-seeds": pomdp_seeds,

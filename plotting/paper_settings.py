@@ -84,7 +84,7 @@ def batch_figure(sources: Sequence[Path], out: Path, tables: Path) -> Path:
                 errorbar="sd", ax=axis,
             )  # fmt: skip
             axis.set(title=f"{env}, {title}", xlabel="env steps", ylabel="MMER")
-            axis.legend(loc="lower right", fontsize="small")
+            axis.legend(loc="best", fontsize="small")
     seeds = ranking.groupby("run")["seeds"].min().to_dict()
     figure.suptitle(
         f"RayFFM and the GRU at the paper's PPO batch and at the cpu-10x preset's: mean ± sd "

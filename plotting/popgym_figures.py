@@ -58,7 +58,8 @@ def write_table(results: pd.DataFrame, out: Path) -> pd.DataFrame:
     table.to_csv(out / "popgym_mmer.csv", index=False)
     (out / "popgym_mmer.md").write_text(wide.to_markdown(floatfmt=".3f") + "\n")
     final_mmer(results).to_csv(out / "popgym_final_mmer.csv", index=False)
-    results.to_csv(out / "popgym_curves.csv", index=False, float_format="%.6g")
+    # 6 significant digits keep the table small; env steps are counts, exact past 1e6 too
+    results.astype({"step": "int64"}).to_csv(out / "popgym_curves.csv", index=False, float_format="%.6g")
     return wide
 
 

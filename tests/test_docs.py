@@ -12,7 +12,9 @@ import pytest
 import models
 import ppo
 from plotting import docs
+from plotting.committed import committed_tables
 from plotting.load import curve_table
+from plotting.paper_settings import PAPER, SCALED, load_runs
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import load_throughput, model_rows
 from results_schema import FFM, FFM_ABLATIONS
@@ -406,3 +408,48 @@ def test_the_init_study_prose() -> None:
         assert scales.loc[(env, FFM, "t_alpha"), ["start", "end"]].max().tolist() == [400, 400]  # "starts and stays"
     informed = scales.loc[(medium, "RayFFM_32_104", "t_alpha")]
     assert round(informed["start"].max()) == 52 and informed["end"].max() == 400  # "from 52 steps" to the clip
+
+
+def test_the_paper_settings_prose() -> None:
+    """docs/results.md's and the README's reading of the paper-settings run against cpu-10x, from their tables."""
+    curves = load_runs(committed_tables("paper-settings", RESULTS))
+    paper, scaled = (curves[curves["run"] == run] for run in (PAPER, SCALED))
+    ends = {run: final_mmer(trials).groupby("model") for run, trials in ((PAPER, paper), (SCALED, scaled))}
+    final = ends[PAPER]["mmer"].mean()
+    seeds = sorted(paper["seed"].unique())
+    seeds_text = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} of 3"
+    assert_quotes("README.md", f"RayFFM vs GRU: {final[FFM]:.3f} vs {final['GRU']:.3f} ({seeds_text})")
+    steps = ends[PAPER]["step"].max()
+    assert steps.nunique() == 1
+    assert_quotes("README.md", f"{steps.iloc[0]:,.0f} env steps per trial", f"{len(seeds) * 2} trials so far")
+    assert_quotes("docs/results.md", f"trials end at {steps.iloc[0]:,.0f} env steps")
+    assert_quotes("docs/results.md", f"The GRU ends at {final['GRU']:.3f}, RayFFM at {final[FFM]:.3f}")
+    assert (final["GRU"] > final[FFM]) == (ends[SCALED]["mmer"].mean()["GRU"] > ends[SCALED]["mmer"].mean()[FFM])
+
+    budget = final_mmer(scaled)["step"].min()
+    equal = mmer_at(paper, budget)
+    assert (equal["step"] == 4 * 68_544).all() and (
+        equal["mmer"] < -0.4
+    ).all()  # "after 4 batches ... near their start"
+
+    def first_at(trials: pd.DataFrame, model: str, level: float) -> pd.Series:
+        mine = trials[(trials["model"] == model) & (trials["mmer"] >= level)]
+        return mine.groupby("seed")["step"].min()
+
+    gru, gru_scaled = first_at(paper, "GRU", 0.9), first_at(scaled, "GRU", 0.9)
+    scaled_ffm = ends[SCALED]["mmer"].mean()[FFM]
+    ffm = first_at(paper, FFM, round(scaled_ffm, 2))
+    span = {name: f"{s.min():,.0f}" if s.min() == s.max() else f"{s.min():,.0f}-{s.max():,.0f}" for name, s in
+            (("gru", gru), ("ffm", ffm))}  # fmt: skip
+    scaled_span = f"{gru_scaled.min() / 1e3:.0f}-{gru_scaled.max() / 1e3:.0f}k"
+    assert_quotes(
+        "docs/results.md",
+        f"passes 0.9 at {span['gru']} env steps (`cpu-10x`: {scaled_span})",
+        f"final {scaled_ffm:.2f} at {span['ffm']}",
+    )
+    speed = ends[PAPER]["steps_per_s"].mean()
+    walls = ends[PAPER]["wall_s"].mean()
+    assert_quotes(
+        "docs/results.md",
+        f"{walls[FFM] / walls['GRU']:.2f}x the GRU's wall time ({speed[FFM]:.0f} against {speed['GRU']:.0f} env steps",
+    )

@@ -146,9 +146,6 @@ class _BlockwiseReadout(torch.autograd.Function):
         tables = [tensor.detach().requires_grad_() for tensor in (within, carry_in, log_gamma)]
         grad_tables = [torch.zeros_like(tensor) for tensor in tables]
         differentiated = tables if resets is not None else tables[:2]  # log_gamma enters only at resets
-        # The projection's gradient, one buffer for every block (the first block is the largest): a fresh one per
-        # block came back from glibc as page faults, 42 of the 43 MB faulted per step at B = 8.
-        workspace = None
         for rows, sequences, time in _blocks(batch, steps, inputs.shape[-1]):
             with torch.enable_grad():
                 block_inputs = inputs[:, rows].detach().requires_grad_()
@@ -157,9 +154,7 @@ class _BlockwiseReadout(torch.autograd.Function):
                 features = _block_features(*scan, sequences, time)
             block_grad = grad[sequences, time].reshape(len(features), -1)
             block = [_block_of(tensor, sequences, time) for tensor in kept]
-            if workspace is None:
-                workspace = weight.new_empty(len(features), weight.shape[0])
-            grad_z, grad_projection = gated_norm_backward(block_grad, *block, out=workspace[: len(features)])
+            grad_z, grad_projection = gated_norm_backward(block_grad, *block)
             grad_mix_weight.addmm_(grad_z.T, features.detach())
             grad_mix_bias += grad_z.sum(0)
             grads = torch.autograd.grad(features, [block_inputs, block_carried, *differentiated], grad_z @ mix_weight)
@@ -190,15 +185,9 @@ def gated_norm(
 
 
 def gated_norm_backward(
-    grad: torch.Tensor,
-    z: torch.Tensor,
-    projection: torch.Tensor,
-    mean: torch.Tensor,
-    rstd: torch.Tensor,
-    out: torch.Tensor | None = None,
+    grad: torch.Tensor, z: torch.Tensor, projection: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``gated_norm``'s gradients with respect to z and the projection (recomputing LN(z) and the gate),
-    the latter in ``out`` if given (shaped like the projection):
+    """``gated_norm``'s gradients with respect to z and the projection (recomputing LN(z) and the gate):
 
     dL/dskip = dy (1 - s),  dL/dg = dy (1 - s) s (LN(z) - skip),  dL/dz = LN'(dy s),  s = sigmoid(g)
     """
@@ -208,7 +197,7 @@ def gated_norm_backward(
         return layer_norm_backward(grad, z, (width,), mean, rstd, None, None, [True, False, False])[0], grad
     skip, gate = projection.split(width, -1)
     opened = torch.sigmoid(gate)
-    grad_projection = torch.empty(projection.shape, dtype=grad.dtype, device=grad.device) if out is None else out
+    grad_projection = torch.empty(projection.shape, dtype=grad.dtype, device=grad.device)
     grad_skip, grad_gate = grad_projection.split(width, -1)
     grad_normed = grad * opened
     torch.sub(grad, grad_normed, out=grad_skip)
