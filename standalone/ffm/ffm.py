@@ -7,7 +7,7 @@ from torch import nn
 
 from ffm.aggregator import FASTEST_DECAY, FFA
 from ffm.readout import GatedNorm, gated_norm, readout
-from ffm.scan import CHUNK_SIZE, carried_states, chunk_inputs, chunk_states, scan_tables
+from ffm.scan import CHUNK_SIZE, ChunkRows, carried_states, chunk_inputs, chunk_states, scan_tables
 
 
 class FFM(nn.Module):
@@ -148,26 +148,15 @@ class FFM(nn.Module):
         tables = scan_tables(log_gamma, CHUNK_SIZE, u.dtype)
         inputs, resets = chunk_inputs(u, resets, CHUNK_SIZE)
         carried = carried_states(inputs, tables, state, resets)
-        scan = (inputs, carried, tables.within, tables.carry_in, log_gamma, resets)
-        y = readout(x, *scan, *projection, self.mix.weight, self.mix.bias)
-        return y, self._final_state(*scan, x.shape[0], x.shape[1])
+        chunk_rows = ChunkRows(inputs, carried, tables.within, tables.carry_in, log_gamma, resets)
+        y = readout(x, chunk_rows, *projection, self.mix.weight, self.mix.bias)
+        return y, self._final_state(chunk_rows, x.shape[0], x.shape[1])
 
     @staticmethod
-    def _final_state(
-        inputs: torch.Tensor,
-        carried: torch.Tensor,
-        within: torch.Tensor,
-        carry_in: torch.Tensor,
-        log_gamma: torch.Tensor,
-        resets: torch.Tensor | None,
-        batch: int,
-        steps: int,
-    ) -> torch.Tensor:
+    def _final_state(chunk_rows: ChunkRows, batch: int, steps: int) -> torch.Tensor:
         """S_{T-1}, complex [B, m, c], from the rows of each sequence's last chunk."""
-        chunks = inputs.shape[1] // batch
-        last = slice(chunks - 1, None, chunks)
-        last_resets = None if resets is None else resets[last]
-        states = chunk_states(inputs[:, last], carried[:, last], within, carry_in, log_gamma, last_resets)
+        chunks = chunk_rows.inputs.shape[1] // batch
+        states = chunk_states(chunk_rows.select(slice(chunks - 1, None, chunks)))
         final = states[:, :, (steps - 1) % states.shape[2]].transpose(0, 1)  # [B, m, 2c]
         return torch.view_as_complex(final.unflatten(-1, (-1, 2)).contiguous())
 

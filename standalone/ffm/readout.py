@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ffm.scan import chunk_states, rows_as_steps
+from ffm.scan import ChunkRows, chunk_states, rows_as_steps
 
 BLOCK_ROWS = 2048
 """Rows (batch x steps) per block: a block's [rows, out] float32 temporaries are 2 MB at out = 256. On the
@@ -26,34 +26,23 @@ training memory at B = 8 was not above the whole-sequence layer's; at B = 64 ~10
 
 def readout(
     x: torch.Tensor,
-    inputs: torch.Tensor,
-    carried: torch.Tensor,
-    within: torch.Tensor,
-    carry_in: torch.Tensor,
-    log_gamma: torch.Tensor,
-    resets: torch.Tensor | None,
+    chunk_rows: ChunkRows,
     weight: torch.Tensor,
     bias: torch.Tensor,
     mix_weight: torch.Tensor,
     mix_bias: torch.Tensor,
 ) -> torch.Tensor:
-    """y [B, T, out] from x [B, T, in], FFA's chunk rows (``ffm.scan``: inputs, carried-in states, the
-    tables' within and carry_in, log_gamma, resets), the weight and bias of [W5; W4] (W5 alone without
-    the output gate) and W3's. Differentiable once with autograd on."""
-    args = (x, inputs, carried, within, carry_in, log_gamma, resets, weight, bias, mix_weight, mix_bias)
+    """y [B, T, out] from x [B, T, in], FFA's chunk rows (``ffm.scan.ChunkRows``), the weight and bias of
+    [W5; W4] (W5 alone without the output gate) and W3's. Differentiable once with autograd on."""
+    parameters = (weight, bias, mix_weight, mix_bias)
     if torch.is_grad_enabled():
-        return _BlockwiseReadout.apply(*args)
-    return _readout_forward(*args, keep=False)[0]
+        return _BlockwiseReadout.apply(x, *chunk_rows, *parameters)
+    return _readout_forward(x, chunk_rows, *parameters, keep=False)[0]
 
 
 def _readout_forward(
     x: torch.Tensor,
-    inputs: torch.Tensor,
-    carried: torch.Tensor,
-    within: torch.Tensor,
-    carry_in: torch.Tensor,
-    log_gamma: torch.Tensor,
-    resets: torch.Tensor | None,
+    chunk_rows: ChunkRows,
     weight: torch.Tensor,
     bias: torch.Tensor,
     mix_weight: torch.Tensor,
@@ -65,9 +54,8 @@ def _readout_forward(
     out = mix_weight.shape[0]
     y = x.new_empty(batch, steps, out)
     kept = [x.new_empty(batch, steps, size) for size in (out, weight.shape[0], 1, 1)] if keep else []
-    for rows, sequences, time in _blocks(batch, steps, inputs.shape[-1]):
-        scan = (inputs[:, rows], carried[:, rows], within, carry_in, log_gamma, _rows_of(resets, rows))
-        features = _block_features(*scan, sequences, time)
+    for rows, sequences, time in _blocks(batch, steps, chunk_rows.inputs.shape[-1]):
+        features = _block_features(chunk_rows.select(rows), sequences, time)
         block = [_block_of(tensor, sequences, time) for tensor in kept]
         z = torch.addmm(mix_bias, features, mix_weight.T, out=block[0] if keep else None)
         x_block = x[sequences, time].reshape(len(z), -1)
@@ -95,27 +83,14 @@ def _blocks(batch: int, steps: int, length: int) -> Iterator[tuple[slice, slice,
             yield slice(b * chunks + n, b * chunks + end), slice(b, b + 1), slice(n * length, min(end * length, steps))
 
 
-def _rows_of(resets: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
-    return None if resets is None else resets[rows]
-
-
 def _block_of(tensor: torch.Tensor, sequences: slice, time: slice) -> torch.Tensor:
     """A block's rows of a contiguous [B, T, F] tensor, as a [rows, F] view."""
     return tensor[sequences, time].view(-1, tensor.shape[-1])
 
 
-def _block_features(
-    inputs: torch.Tensor,
-    carried: torch.Tensor,
-    within: torch.Tensor,
-    carry_in: torch.Tensor,
-    log_gamma: torch.Tensor,
-    resets: torch.Tensor | None,
-    sequences: slice,
-    time: slice,
-) -> torch.Tensor:
-    """A block's states as W3's input rows, real [rows, 2mc], from its chunk rows' scan inputs."""
-    states = chunk_states(inputs, carried, within, carry_in, log_gamma, resets)
+def _block_features(chunk_rows: ChunkRows, sequences: slice, time: slice) -> torch.Tensor:
+    """A block's states as W3's input rows, real [rows, 2mc], from its chunk rows."""
+    states = chunk_states(chunk_rows)
     block_steps = time.stop - time.start
     return rows_as_steps(states, sequences.stop - sequences.start, block_steps).reshape(
         -1, states.shape[0] * states.shape[-1]
@@ -128,10 +103,11 @@ class _BlockwiseReadout(torch.autograd.Function):
     gradients accumulated block by block. Differentiable once."""
 
     @staticmethod
-    def forward(ctx, *args: torch.Tensor) -> torch.Tensor:
-        y, *kept = _readout_forward(*args, keep=True)
-        x, inputs, carried, within, carry_in, log_gamma, resets, weight, _, mix_weight, _ = args
-        ctx.save_for_backward(x, inputs, carried, within, carry_in, log_gamma, resets, weight, mix_weight, *kept)
+    def forward(ctx, x: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
+        """x, the six tensors of ``ChunkRows``, then [W5; W4]'s weight and bias and W3's."""
+        chunk_rows, (weight, bias, mix_weight, mix_bias) = ChunkRows(*args[:6]), args[6:]
+        y, *kept = _readout_forward(x, chunk_rows, weight, bias, mix_weight, mix_bias, keep=True)
+        ctx.save_for_backward(x, *chunk_rows, weight, mix_weight, *kept)
         return y
 
     @staticmethod
@@ -146,12 +122,14 @@ class _BlockwiseReadout(torch.autograd.Function):
         tables = [tensor.detach().requires_grad_() for tensor in (within, carry_in, log_gamma)]
         grad_tables = [torch.zeros_like(tensor) for tensor in tables]
         differentiated = tables if resets is not None else tables[:2]  # log_gamma enters only at resets
+        chunk_rows = ChunkRows(inputs, carried, *tables, resets)
         for rows, sequences, time in _blocks(batch, steps, inputs.shape[-1]):
+            block_rows = chunk_rows.select(rows)
+            block_inputs = block_rows.inputs.detach().requires_grad_()
+            block_carried = block_rows.carried.detach().requires_grad_()
             with torch.enable_grad():
-                block_inputs = inputs[:, rows].detach().requires_grad_()
-                block_carried = carried[:, rows].detach().requires_grad_()
-                scan = (block_inputs, block_carried, *tables, _rows_of(resets, rows))
-                features = _block_features(*scan, sequences, time)
+                block_rows = block_rows._replace(inputs=block_inputs, carried=block_carried)
+                features = _block_features(block_rows, sequences, time)
             block_grad = grad[sequences, time].reshape(len(features), -1)
             block = [_block_of(tensor, sequences, time) for tensor in kept]
             grad_z, grad_projection = gated_norm_backward(block_grad, *block)

@@ -56,7 +56,7 @@ def chunked_scan(
     tables = scan_tables(log_gamma, chunk_size, u.dtype)
     inputs, resets = chunk_inputs(u, resets, chunk_size)
     carried = carried_states(inputs, tables, state, resets)
-    states = chunk_states(inputs, carried, tables.within, tables.carry_in, log_gamma, resets)
+    states = chunk_states(ChunkRows(inputs, carried, tables.within, tables.carry_in, log_gamma, resets))
     return torch.view_as_complex(rows_as_steps(states, batch, steps).unflatten(-1, (m, -1, 2)))
 
 
@@ -130,17 +130,28 @@ def carried_states(
     return torch.view_as_real(carried).permute(2, 1, 0, 3, 4).reshape(m, rows, 2 * c)
 
 
-def chunk_states(
-    inputs: torch.Tensor,
-    carried: torch.Tensor,
-    within: torch.Tensor,
-    carry_in: torch.Tensor,
-    log_gamma: torch.Tensor,
-    resets: torch.Tensor | None,
-) -> torch.Tensor:
-    """The states of some chunk rows, real [m, rows, L, 2c], from their inputs [m, rows, L], carried-in
-    states [m, rows, 2c] and resets [rows, L] (any run of rows: each chunk row is independent here), and
-    the tables' within and carry_in."""
+class ChunkRows(NamedTuple):
+    """Chunk rows (``chunk_inputs``) with all that their states need: inputs [m, rows, L], carried-in states
+    [m, rows, 2c] (``carried_states``), the tables' within and carry_in, complex128 log_gamma [m, c] and
+    resets [rows, L] or None. Each chunk row's states depend on its own row only (``chunk_states``)."""
+
+    inputs: torch.Tensor
+    carried: torch.Tensor
+    within: torch.Tensor
+    carry_in: torch.Tensor
+    log_gamma: torch.Tensor
+    resets: torch.Tensor | None
+
+    def select(self, rows: slice) -> "ChunkRows":
+        """The same for some of the rows."""
+        resets = None if self.resets is None else self.resets[rows]
+        return self._replace(inputs=self.inputs[:, rows], carried=self.carried[:, rows], resets=resets)
+
+
+def chunk_states(chunk_rows: ChunkRows) -> torch.Tensor:
+    """The states of some chunk rows, real [m, rows, L, 2c] (any run of rows: each chunk row is independent
+    here)."""
+    inputs, carried, within, carry_in, log_gamma, resets = chunk_rows
     m, rows, length = inputs.shape
     if resets is None:  # one matmul: the carried state enters as extra columns
         states = torch.bmm(torch.cat([inputs, carried], -1), torch.cat([within, carry_in], 1))
