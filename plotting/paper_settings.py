@@ -84,7 +84,8 @@ def batch_figure(sources: Sequence[Path], out: Path, tables: Path) -> Path:
                 errorbar="sd", ax=axis,
             )  # fmt: skip
             axis.set(title=f"{env}, {title}", xlabel="env steps", ylabel="MMER")
-            axis.legend(loc="best", fontsize="small")
+        axes[2 * index].get_legend().remove()
+        sns.move_legend(axes[2 * index + 1], "upper left", bbox_to_anchor=(1, 1), fontsize="small", title=None)
     seeds = ranking.groupby("run")["seeds"].min().to_dict()
     figure.suptitle(
         f"RayFFM and the GRU at the paper's PPO batch and at the cpu-10x preset's: mean ± sd "
