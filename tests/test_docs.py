@@ -424,14 +424,15 @@ def test_the_paper_settings_prose() -> None:
     assert_quotes("docs/results.md", f"trials end at {steps.iloc[0]:,.0f} env steps")
     assert_quotes("docs/results.md", f"The GRU ends at {final['GRU']:.3f}, RayFFM at {final[FFM]:.3f}")
     assert (final["GRU"] > final[FFM]) == (ends[SCALED]["mmer"].mean()["GRU"] > ends[SCALED]["mmer"].mean()[FFM])
+    batch = 68_544  # env steps per iteration ("39 iterations of 68,544")
     ffm_curve = paper[paper["model"] == FFM].groupby("step")["mmer"].mean()
-    batch, last = 68_544, ffm_curve.index.max()
+    last = ffm_curve.index.max()
     gains = [ffm_curve[last - 10 * k * batch] - ffm_curve[last - 10 * (k + 1) * batch] for k in (0, 1)]
     assert_quotes("docs/results.md", f"(+{gains[0]:.2f} over its last 10 batches, +{gains[1]:.2f} over the 10 before)")
 
     budget = final_mmer(scaled)["step"].min()
     equal = mmer_at(paper, budget)
-    assert (equal["step"] == 4 * 68_544).all()
+    assert (equal["step"] == 4 * batch).all()
     spans = equal.groupby("model")["mmer"].agg(["min", "max"])
     assert spans.loc["GRU", "min"] < spans.loc[FFM, "max"] and spans.loc[FFM, "min"] < spans.loc["GRU", "max"]
     first = paper[paper["step"] == paper["step"].min()]["mmer"].mean()

@@ -104,8 +104,9 @@ class _BlockwiseReadout(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
-        """x, the six tensors of ``ChunkRows``, then [W5; W4]'s weight and bias and W3's."""
-        chunk_rows, (weight, bias, mix_weight, mix_bias) = ChunkRows(*args[:6]), args[6:]
+        """x, the tensors of ``ChunkRows``, then [W5; W4]'s weight and bias and W3's."""
+        split = len(ChunkRows._fields)
+        chunk_rows, (weight, bias, mix_weight, mix_bias) = ChunkRows(*args[:split]), args[split:]
         y, *kept = _readout_forward(x, chunk_rows, weight, bias, mix_weight, mix_bias, keep=True)
         ctx.save_for_backward(x, *chunk_rows, weight, mix_weight, *kept)
         return y
