@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ffm.aggregator import FASTEST_DECAY, FFA
-from ffm.readout import GatedNorm, gated_norm, readout
+from ffm.readout import GatedNorm, Workspace, gated_norm, readout
 from ffm.scan import CHUNK_SIZE, ChunkRows, carried_states, chunk_inputs, chunk_states, scan_tables
 
 
@@ -90,6 +90,7 @@ class FFM(nn.Module):
         self.state_shape = tuple(probe.shape)
         self.complex_state = probe.is_complex()
         self.mix = nn.Linear(probe.numel() * (2 if self.complex_state else 1), output_size)
+        self.workspace = Workspace()  # what FFA's training steps keep for backward (ffm.readout)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
         """The aggregator's initial state [batch_size, *state_shape]: FFA's is zero, complex64."""
@@ -149,7 +150,7 @@ class FFM(nn.Module):
         inputs, resets = chunk_inputs(u, resets, CHUNK_SIZE)
         carried = carried_states(inputs, tables, state, resets)
         chunk_rows = ChunkRows(inputs, carried, tables.within, tables.carry_in, log_gamma, resets)
-        y = readout(x, chunk_rows, *projection, self.mix.weight, self.mix.bias)
+        y = readout(x, chunk_rows, *projection, self.mix.weight, self.mix.bias, self.workspace)
         return y, self._final_state(chunk_rows, x.shape[0], x.shape[1])
 
     @staticmethod

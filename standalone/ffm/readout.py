@@ -9,9 +9,11 @@ them and writes its rows of y, so that the states and the output stage's tempora
 they stay in cache and their memory is reused, where whole-sequence temporaries are fresh memory every
 step (on CPU, glibc returns large blocks to the kernel, and each comes back as page faults). Training
 keeps z, the projection [W5 x, W4 x] and LN's statistics for backward and recomputes a block's states
-there (one small matmul), so no [B, T, m, c] tensor is ever stored.
+there (one small matmul), so no [B, T, m, c] tensor is ever stored. On CPU the kept tensors are the
+layer's ``Workspace``: the next training step writes into them again instead of into fresh memory.
 """
 
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -21,7 +23,60 @@ from ffm.scan import ChunkRows, chunk_states, rows_as_steps
 BLOCK_ROWS = 2048
 """Rows (batch x steps) per block: a block's [rows, out] float32 temporaries are 2 MB at out = 256. On the
 2-core development CPU (T = 1024, of 1024 to 16384): the fastest at B = 8 and the only one whose peak
-training memory at B = 8 was not above the whole-sequence layer's; at B = 64 ~10% slower than 8192."""
+training memory at B = 8 was not above the whole-sequence layer's. At B = 64, with the kept tensors reused
+(``Workspace``), 4096 and 8192 were no faster (medians 680-760 ms for all three, alternating runs)."""
+
+
+class Workspace:
+    """The tensors one layer's training step keeps for backward, reused by its next step: z, the
+    projection [W5 x, W4 x] and LN's mean and rstd, 3 out + 2 floats per batch element and step (2 out + 2
+    without the output gate).
+
+    On CPU, glibc maps every allocation above 32 MB afresh and returns it to the kernel when freed, so a
+    fresh kept tensor (192 MB at B = 64, T = 1024, out = 256) is written page fault by page fault. The
+    workspace holds them instead and hands them out again once nothing else refers to them: the step's
+    graph has been run backward (without ``retain_graph``) or dropped. A retained graph, or a second
+    forward before the first one's backward, gets fresh tensors, which the workspace then holds instead.
+    (Were a saved tensor ever written again, autograd's version check would raise instead of computing
+    wrong gradients: the saved views share their base's version counter.) CUDA and ``torch.compile`` get
+    fresh tensors every time (CUDA's caching allocator already reuses memory). Between steps it holds the
+    last step's tensors; a copied or pickled layer starts empty.
+    """
+
+    def __init__(self) -> None:
+        self._tensors: list[torch.Tensor] = []
+        self._lock = threading.Lock()
+
+    def empty(self, shapes: list[tuple[int, ...]], like: torch.Tensor) -> list[torch.Tensor]:
+        """Uninitialised tensors of ``shapes`` with like's dtype and device: the held ones if they match and
+        are free, else fresh ones (held from now on, on CPU). Each comes as a view, which keeps it busy
+        (its base referenced) until autograd lets go of it."""
+        if like.device.type != "cpu" or torch.compiler.is_compiling():
+            return [like.new_empty(shape) for shape in shapes]
+        with self._lock:
+            if not self._free(shapes, like):
+                self._tensors = [like.new_empty(shape) for shape in shapes]
+            return [tensor.view(tensor.shape) for tensor in self._tensors]
+
+    def _free(self, shapes: list[tuple[int, ...]], like: torch.Tensor) -> bool:
+        """Whether the held tensors have these shapes and like's dtype, and nothing but the workspace
+        refers to them."""
+        if [tuple(tensor.shape) for tensor in self._tensors] != [tuple(shape) for shape in shapes]:
+            return False
+        return all(tensor.dtype == like.dtype and _referenced_once(tensor) for tensor in self._tensors)
+
+    def __deepcopy__(self, memo: dict) -> "Workspace":
+        return Workspace()
+
+    def __reduce__(self) -> tuple:
+        return Workspace, ()
+
+
+def _referenced_once(tensor: torch.Tensor) -> bool:
+    """Whether only one reference holds the tensor (its views and autograd's saved copies are others); False
+    on a torch without ``Tensor._use_count``, so nothing is reused there."""
+    use_count = getattr(tensor, "_use_count", None)
+    return use_count is not None and use_count() == 1
 
 
 def readout(
@@ -31,13 +86,15 @@ def readout(
     bias: torch.Tensor,
     mix_weight: torch.Tensor,
     mix_bias: torch.Tensor,
+    workspace: Workspace,
 ) -> torch.Tensor:
     """y [B, T, out] from x [B, T, in], FFA's chunk rows (``ffm.scan.ChunkRows``), the weight and bias of
-    [W5; W4] (W5 alone without the output gate) and W3's. Differentiable once with autograd on."""
+    [W5; W4] (W5 alone without the output gate) and W3's; with autograd on, what backward needs is kept in
+    the layer's ``workspace``. Differentiable once."""
     parameters = (weight, bias, mix_weight, mix_bias)
     if torch.is_grad_enabled():
-        return _BlockwiseReadout.apply(x, *chunk_rows, *parameters)
-    return _readout_forward(x, chunk_rows, *parameters, keep=False)[0]
+        return _BlockwiseReadout.apply(workspace, x, *chunk_rows, *parameters)
+    return _readout_forward(x, chunk_rows, *parameters)[0]
 
 
 def _readout_forward(
@@ -47,13 +104,15 @@ def _readout_forward(
     bias: torch.Tensor,
     mix_weight: torch.Tensor,
     mix_bias: torch.Tensor,
-    keep: bool,
+    keep_in: Workspace | None = None,
 ) -> tuple[torch.Tensor, ...]:
-    """y, and if ``keep`` what backward needs: z, the projection, LN's mean and rstd (all [B, T, ...])."""
+    """y, and with a workspace what backward needs, in its tensors: z, the projection, LN's mean and rstd
+    (all [B, T, ...])."""
     batch, steps, _ = x.shape
     out = mix_weight.shape[0]
     y = x.new_empty(batch, steps, out)
-    kept = [x.new_empty(batch, steps, size) for size in (out, weight.shape[0], 1, 1)] if keep else []
+    keep = keep_in is not None
+    kept = keep_in.empty([(batch, steps, size) for size in (out, weight.shape[0], 1, 1)], x) if keep else []
     for rows, sequences, time in _blocks(batch, steps, chunk_rows.inputs.shape[-1]):
         features = _block_features(chunk_rows.select(rows), sequences, time)
         block = [_block_of(tensor, sequences, time) for tensor in kept]
@@ -103,11 +162,11 @@ class _BlockwiseReadout(torch.autograd.Function):
     gradients accumulated block by block. Differentiable once."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
-        """x, the tensors of ``ChunkRows``, then [W5; W4]'s weight and bias and W3's."""
+    def forward(ctx, workspace: Workspace, x: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
+        """The workspace, x, the tensors of ``ChunkRows``, then [W5; W4]'s weight and bias and W3's."""
         split = len(ChunkRows._fields)
         chunk_rows, (weight, bias, mix_weight, mix_bias) = ChunkRows(*args[:split]), args[split:]
-        y, *kept = _readout_forward(x, chunk_rows, weight, bias, mix_weight, mix_bias, keep=True)
+        y, *kept = _readout_forward(x, chunk_rows, weight, bias, mix_weight, mix_bias, keep_in=workspace)
         ctx.save_for_backward(x, *chunk_rows, weight, mix_weight, *kept)
         return y
 
@@ -116,7 +175,7 @@ class _BlockwiseReadout(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, inputs, carried, within, carry_in, log_gamma, resets, weight, mix_weight, *kept = ctx.saved_tensors
         batch, steps, _ = x.shape
-        grad_x = torch.empty(x.shape, dtype=x.dtype, device=x.device) if ctx.needs_input_grad[0] else None
+        grad_x = torch.empty(x.shape, dtype=x.dtype, device=x.device) if ctx.needs_input_grad[1] else None
         grad_inputs, grad_carried = torch.empty_like(inputs), torch.empty_like(carried)
         grad_weight, grad_mix_weight = torch.zeros_like(weight), torch.zeros_like(mix_weight)
         grad_bias, grad_mix_bias = weight.new_zeros(weight.shape[0]), weight.new_zeros(mix_weight.shape[0])
@@ -146,7 +205,7 @@ class _BlockwiseReadout(torch.autograd.Function):
             if grad_x is not None:
                 torch.mm(grad_projection, weight, out=_block_of(grad_x, sequences, time))
         grad_parameters = (grad_weight, grad_bias, grad_mix_weight, grad_mix_bias)
-        return grad_x, grad_inputs, grad_carried, *grad_tables, None, *grad_parameters
+        return None, grad_x, grad_inputs, grad_carried, *grad_tables, None, *grad_parameters
 
 
 def gated_norm(

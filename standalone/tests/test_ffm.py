@@ -1,6 +1,8 @@
 """FFM layer: the paper's equations, state handling, ablation flags, errors and deployment paths."""
 
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -93,6 +95,60 @@ def test_gradcheck_and_repeated_backward(block_rows, monkeypatch):
     second = torch.autograd.grad(y, [x, *ffm.parameters()])
     for a, b in zip(first, second, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_training_steps_reuse_kept_tensors_only_after_autograd_releases_them():
+    """On CPU the training path keeps z, the projection and LN's statistics in the layer's workspace and
+    writes a later step into the same memory once autograd has let go of it. A graph retained for a second
+    backward, or two forwards before one backward, must get fresh tensors; every gradient stays the
+    written-out equations'."""
+    ffm = make_ffm()
+    xs = [torch.randn(3, 40, 5) for _ in range(4)]
+    weights = torch.randn(3, 40, 7)
+
+    def gradients(y: torch.Tensor, retain_graph: bool = False) -> tuple[torch.Tensor, ...]:
+        return torch.autograd.grad((y * weights).sum(), list(ffm.parameters()), retain_graph=retain_graph)
+
+    def expected(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return gradients(reference_output(ffm, x, ffm.initial_state(3)))
+
+    def kept_at(y: torch.Tensor) -> int:
+        """Address of the z the step of y kept for backward (saved last but three)."""
+        return y.grad_fn.saved_tensors[-4].data_ptr()
+
+    def assert_equal(ours, reference) -> None:
+        for value, want in zip(ours, reference, strict=True):
+            torch.testing.assert_close(value, want, rtol=1e-4, atol=1e-4)
+
+    retained = ffm(xs[0])[0]
+    first = gradients(retained, retain_graph=True)
+    assert_equal(first, expected(xs[0]))
+    second = ffm(xs[1])[0]
+    assert kept_at(second) != kept_at(retained)  # the retained graph still holds the first step's
+    second_address = kept_at(second)
+    assert_equal(gradients(second), expected(xs[1]))
+    assert_equal(gradients(retained), first)  # not overwritten by the second step
+    third = ffm(xs[2])[0]
+    assert kept_at(third) == second_address  # released by the second step's backward: reused
+    assert_equal(gradients(third), expected(xs[2]))
+    together = [ffm(xs[3])[0], ffm(xs[0])[0]]  # two forwards, one backward
+    assert kept_at(together[0]) != kept_at(together[1])
+    both = zip(expected(xs[3]), expected(xs[0]), strict=True)
+    assert_equal(gradients(together[0] + together[1]), [a + b for a, b in both])
+    dropped = kept_at(ffm(xs[1])[0])  # a graph dropped without backward lets go of its tensors too
+    assert kept_at(ffm(xs[1])[0]) == dropped
+
+
+def test_copies_of_a_trained_layer_start_with_an_empty_workspace():
+    ffm = make_ffm()
+    x = torch.randn(2, 20, 5)
+    ffm(x)[0].sum().backward()
+    for twin in (copy.deepcopy(ffm), pickle.loads(pickle.dumps(ffm))):
+        assert twin.workspace._tensors == []
+        twin.zero_grad(), ffm.zero_grad()
+        twin(x)[0].sum().backward(), ffm(x)[0].sum().backward()
+        for ours, theirs in zip(twin.parameters(), ffm.parameters(), strict=True):
+            torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0)
 
 
 def authors_limit(max_len: int = 1024, fudge: float = 0.01) -> float:
