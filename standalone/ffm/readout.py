@@ -106,8 +106,8 @@ def _readout_forward(
     mix_bias: torch.Tensor,
     keep_in: Workspace | None = None,
 ) -> tuple[torch.Tensor, ...]:
-    """y, and with a workspace what backward needs, in its tensors: z, the projection, LN's mean and rstd
-    (all [B, T, ...])."""
+    """y, and with a workspace what backward needs, in its tensors: z, the projection in ``gated_norm``'s
+    kept form, LN's mean and rstd (all [B, T, ...])."""
     batch, steps, _ = x.shape
     out = mix_weight.shape[0]
     y = x.new_empty(batch, steps, out)
@@ -119,7 +119,7 @@ def _readout_forward(
         z = torch.addmm(mix_bias, features, mix_weight.T, out=block[0] if keep else None)
         x_block = x[sequences, time].reshape(len(z), -1)
         projection = torch.addmm(bias, x_block, weight.T, out=block[1] if keep else None)
-        _, mean, rstd = gated_norm(z, projection, out=_block_of(y, sequences, time))
+        _, mean, rstd = gated_norm(z, projection, out=_block_of(y, sequences, time), keep=keep)
         if keep:
             block[2].copy_(mean), block[3].copy_(rstd)
     return y, *kept
@@ -209,50 +209,57 @@ class _BlockwiseReadout(torch.autograd.Function):
 
 
 def gated_norm(
-    z: torch.Tensor, projection: torch.Tensor, out: torch.Tensor | None = None
+    z: torch.Tensor, projection: torch.Tensor, out: torch.Tensor | None = None, keep: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """y = LN(z) * sigmoid(g) + skip * (1 - sigmoid(g)), LN without affine, projection = [skip, g];
     y = LN(z) + skip for projection = skip (no output gate). Returns y (in ``out`` if given), LN's
-    mean and rstd."""
+    mean and rstd. With ``keep``, the gated projection is overwritten by what backward needs,
+    [LN(z) - skip, sigmoid(g)] (``gated_norm_backward``)."""
     width = z.shape[-1]
     normed, mean, rstd = torch.native_layer_norm(z, (width,), None, None, 1e-5)
     skip, *gate = projection.split(width, -1)
-    if gate:
-        return torch.lerp(skip, normed, torch.sigmoid(gate[0]), out=out), mean, rstd
-    return torch.add(normed, skip, out=out), mean, rstd
+    if not gate:
+        return torch.add(normed, skip, out=out), mean, rstd
+    opened = torch.sigmoid(gate[0], out=gate[0] if keep else None)
+    y = torch.lerp(skip, normed, opened, out=out)
+    if keep:
+        torch.sub(normed, skip, out=skip)
+    return y, mean, rstd
 
 
 def gated_norm_backward(
-    grad: torch.Tensor, z: torch.Tensor, projection: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor
+    grad: torch.Tensor, z: torch.Tensor, kept: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``gated_norm``'s gradients with respect to z and the projection (recomputing LN(z) and the gate):
+    """``gated_norm``'s gradients with respect to z and the projection, from the projection it kept
+    ([LN(z) - skip, s], s = sigmoid(g); the skip alone without the output gate):
 
-    dL/dskip = dy (1 - s),  dL/dg = dy (1 - s) s (LN(z) - skip),  dL/dz = LN'(dy s),  s = sigmoid(g)
+    dL/dskip = dy (1 - s),  dL/dg = dL/dskip s (LN(z) - skip),  dL/dz = LN'(dy s)
     """
     width = z.shape[-1]
     layer_norm_backward = torch.ops.aten.native_layer_norm_backward
-    if projection.shape[-1] == width:  # y = LN(z) + skip
+    if kept.shape[-1] == width:  # y = LN(z) + skip
         return layer_norm_backward(grad, z, (width,), mean, rstd, None, None, [True, False, False])[0], grad
-    skip, gate = projection.split(width, -1)
-    opened = torch.sigmoid(gate)
-    grad_projection = torch.empty(projection.shape, dtype=grad.dtype, device=grad.device)
+    difference, opened = kept.split(width, -1)
+    grad_projection = torch.empty(kept.shape, dtype=grad.dtype, device=grad.device)
     grad_skip, grad_gate = grad_projection.split(width, -1)
     grad_normed = grad * opened
     torch.sub(grad, grad_normed, out=grad_skip)
-    torch.mul((z - mean).mul_(rstd).sub_(skip).mul_(opened), grad_skip, out=grad_gate)
+    torch.mul(grad_skip, opened, out=grad_gate).mul_(difference)
     grad_z = layer_norm_backward(grad_normed, z, (width,), mean, rstd, None, None, [True, False, False])[0]
     return grad_z, grad_projection
 
 
 class GatedNorm(torch.autograd.Function):
-    """``gated_norm`` with a backward of three new tensors [B, T, out] (and one [B, T, 2 out]) where
-    autograd's chain of layer_norm, sigmoid and lerp keeps and makes more. For aggregators other than
-    FFA, whose states are not computed blockwise. Differentiable once."""
+    """``gated_norm`` keeping z, LN's statistics and a copy of the gated projection in its kept form, with a
+    backward of two new tensors [B, T, out] and one [B, T, 2 out], where autograd's chain of layer_norm,
+    sigmoid and lerp keeps and makes more. For aggregators other than FFA, whose states are not computed
+    blockwise. Differentiable once."""
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
-        y, mean, rstd = gated_norm(z, projection)
-        ctx.save_for_backward(z, projection, mean, rstd)
+        kept = projection.detach().clone() if projection.shape[-1] > z.shape[-1] else projection  # overwritten
+        y, mean, rstd = gated_norm(z.detach(), kept, keep=True)  # detached: torch.export runs this with grad on
+        ctx.save_for_backward(z, kept, mean, rstd)
         return y
 
     @staticmethod

@@ -54,15 +54,18 @@ def test_forward_matches_paper_equations():
 
 
 @pytest.mark.parametrize("gates", [{}, {"output_gate": False}, {"input_gate": False}])
-@pytest.mark.parametrize("block_rows", [None, 48, 16])
+@pytest.mark.parametrize("block_rows", [None, 48, 16, "whole"])
 def test_training_path_values_and_gradients_match_paper_equations(gates, block_rows, monkeypatch):
     """With autograd on, FFM takes its training path (the states and output stage block by block, with a
     hand-written backward); values and every gradient, through y and the final state, must equal autograd
     through the written-out equations. Blocks: the default (one), one sequence each (48 rows: 40 steps
-    padded to 3 chunks), one 16-step chunk each (a sequence split over blocks, the last one padded)."""
-    if block_rows is not None:
+    padded to 3 chunks), one 16-step chunk each (a sequence split over blocks, the last one padded);
+    "whole": the path of other aggregators (here FFA hooked), whole sequences and ``GatedNorm``."""
+    if isinstance(block_rows, int):
         monkeypatch.setattr(readout, "BLOCK_ROWS", block_rows)
     ffm = make_ffm(**gates)
+    if block_rows == "whole":
+        ffm.aggregator.register_forward_hook(lambda module, inputs, output: None)
     x = torch.randn(40, 3, 5).transpose(0, 1).requires_grad_()  # [3, 40, 5], not contiguous
     state = torch.randn(3, 6, 3, dtype=torch.complex64)
     resets = torch.rand(3, 40) < 0.1
