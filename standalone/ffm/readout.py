@@ -13,6 +13,7 @@ there (one small matmul), so no [B, T, m, c] tensor is ever stored. On CPU the k
 layer's ``Workspace``: the next training step writes into them again instead of into fresh memory.
 """
 
+import math
 import threading
 from collections.abc import Iterator
 
@@ -32,38 +33,43 @@ class Workspace:
     projection [W5 x, W4 x] and LN's mean and rstd, 3 out + 2 floats per batch element and step (2 out + 2
     without the output gate).
 
-    On CPU, glibc maps every allocation above 32 MB afresh and returns it to the kernel when freed, so a
-    fresh kept tensor (192 MB at B = 64, T = 1024, out = 256) is written page fault by page fault. The
-    workspace holds them instead and hands them out again once nothing else refers to them: the step's
-    graph has been run backward (without ``retain_graph``) or dropped. A retained graph, or a second
-    forward before the first one's backward, gets fresh tensors, which the workspace then holds instead.
-    (Were a saved tensor ever written again, autograd's version check would raise instead of computing
-    wrong gradients: the saved views share their base's version counter.) CUDA and ``torch.compile`` get
-    fresh tensors every time (CUDA's caching allocator already reuses memory). Between steps it holds the
-    last step's tensors; a copied or pickled layer starts empty.
+    On CPU, glibc maps every allocation above 32 MB afresh and returns it to the kernel when freed, so
+    fresh kept tensors (192 MB at B = 64, T = 1024, out = 256) are written page fault by page fault. The
+    workspace holds one buffer per kept tensor instead and hands out views of them again once nothing
+    else refers to them: the step's graph has been run backward (without ``retain_graph``) or dropped. A
+    step whose tensors fit (the same or fewer batch elements x steps) reuses them; a retained graph, a
+    second forward before the first one's backward, or a larger step gets fresh buffers, which the
+    workspace then holds instead. (Were a saved tensor ever written again, autograd's version check would
+    raise instead of computing wrong gradients: the saved views share their buffer's version counter.)
+    CUDA and ``torch.compile`` get fresh tensors every time (CUDA's caching allocator already reuses
+    memory). Between steps the buffers stay allocated; a copied or pickled layer starts empty.
     """
 
     def __init__(self) -> None:
-        self._tensors: list[torch.Tensor] = []
+        self._buffers: list[torch.Tensor] = []
         self._lock = threading.Lock()
 
     def empty(self, shapes: list[tuple[int, ...]], like: torch.Tensor) -> list[torch.Tensor]:
-        """Uninitialised tensors of ``shapes`` with like's dtype and device: the held ones if they match and
-        are free, else fresh ones (held from now on, on CPU). Each comes as a view, which keeps it busy
-        (its base referenced) until autograd lets go of it."""
+        """Uninitialised tensors of ``shapes`` with like's dtype and device: views of the held buffers if
+        they are large enough and free, else of fresh ones (held from now on, on CPU). A view keeps its
+        buffer busy (referenced) until autograd lets go of it."""
         if like.device.type != "cpu" or torch.compiler.is_compiling():
             return [like.new_empty(shape) for shape in shapes]
+        sizes = [math.prod(shape) for shape in shapes]
         with self._lock:
-            if not self._free(shapes, like):
-                self._tensors = [like.new_empty(shape) for shape in shapes]
-            return [tensor.view(tensor.shape) for tensor in self._tensors]
+            if not self._fit(sizes, like):
+                self._buffers = [like.new_empty(size) for size in sizes]
+            return [buffer[:size].view(shape) for buffer, size, shape in zip(self._buffers, sizes, shapes, strict=True)]
 
-    def _free(self, shapes: list[tuple[int, ...]], like: torch.Tensor) -> bool:
-        """Whether the held tensors have these shapes and like's dtype, and nothing but the workspace
-        refers to them."""
-        if [tuple(tensor.shape) for tensor in self._tensors] != [tuple(shape) for shape in shapes]:
+    def _fit(self, sizes: list[int], like: torch.Tensor) -> bool:
+        """Whether it holds one buffer of like's dtype per size, each at least as large, and nothing but the
+        workspace refers to them (shorter sequences fit in a longer step's buffers)."""
+        if len(self._buffers) != len(sizes):
             return False
-        return all(tensor.dtype == like.dtype and _referenced_once(tensor) for tensor in self._tensors)
+        return all(
+            buffer.dtype == like.dtype and buffer.numel() >= size and _referenced_once(buffer)
+            for buffer, size in zip(self._buffers, sizes, strict=True)
+        )
 
     def __deepcopy__(self, memo: dict) -> "Workspace":
         return Workspace()

@@ -109,14 +109,14 @@ def test_training_steps_reuse_kept_tensors_only_after_autograd_releases_them():
     xs = [torch.randn(3, 40, 5) for _ in range(4)]
     weights = torch.randn(3, 40, 7)
 
-    def gradients(y: torch.Tensor, retain_graph: bool = False) -> tuple[torch.Tensor, ...]:
-        return torch.autograd.grad((y * weights).sum(), list(ffm.parameters()), retain_graph=retain_graph)
+    def gradients(y: torch.Tensor, w: torch.Tensor = weights, retain_graph: bool = False) -> tuple[torch.Tensor, ...]:
+        return torch.autograd.grad((y * w).sum(), list(ffm.parameters()), retain_graph=retain_graph)
 
-    def expected(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return gradients(reference_output(ffm, x, ffm.initial_state(3)))
+    def expected(x: torch.Tensor, w: torch.Tensor = weights) -> tuple[torch.Tensor, ...]:
+        return gradients(reference_output(ffm, x, ffm.initial_state(3)), w)
 
     def kept_at(y: torch.Tensor) -> int:
-        """Address of the z the step of y kept for backward (saved last but three)."""
+        """Address of the z the step of y kept for backward (saved last but three; at its buffer's start)."""
         return y.grad_fn.saved_tensors[-4].data_ptr()
 
     def assert_equal(ours, reference) -> None:
@@ -134,6 +134,10 @@ def test_training_steps_reuse_kept_tensors_only_after_autograd_releases_them():
     third = ffm(xs[2])[0]
     assert kept_at(third) == second_address  # released by the second step's backward: reused
     assert_equal(gradients(third), expected(xs[2]))
+    shorter = ffm(xs[2][:, :25])[0]  # fits in the held buffers
+    assert kept_at(shorter) == second_address
+    assert_equal(gradients(shorter, weights[:, :25]), expected(xs[2][:, :25], weights[:, :25]))
+    assert kept_at(ffm(torch.randn(3, 41, 5))[0]) != second_address  # does not fit
     together = [ffm(xs[3])[0], ffm(xs[0])[0]]  # two forwards, one backward
     assert kept_at(together[0]) != kept_at(together[1])
     both = zip(expected(xs[3]), expected(xs[0]), strict=True)
@@ -147,7 +151,7 @@ def test_copies_of_a_trained_layer_start_with_an_empty_workspace():
     x = torch.randn(2, 20, 5)
     ffm(x)[0].sum().backward()
     for twin in (copy.deepcopy(ffm), pickle.loads(pickle.dumps(ffm))):
-        assert twin.workspace._tensors == []
+        assert twin.workspace._buffers == []
         twin.zero_grad(), ffm.zero_grad()
         twin(x)[0].sum().backward(), ffm(x)[0].sum().backward()
         for ours, theirs in zip(twin.parameters(), ffm.parameters(), strict=True):
