@@ -19,6 +19,10 @@ input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
                          benchmark=True (689d89b ray_models/ray_gru.py), the paper's speed baseline
 and single-step latency (T = 1, B = 1) of layer/FFM and layer/GRUCell with the state carried.
 
+Timing: the cases of one table (the layer references at one batch, the models' training steps, their
+inference steps) are timed round-robin after their warm-ups, one call of each per round, so that drift in
+the machine's speed falls on all of them alike: ratios between rows hold where absolute times vary.
+
 CPU memory: by default the timing process runs glibc's allocator as it comes, as users' training loops do
 (column "allocator": default). glibc returns large freed blocks to the kernel, so each large tensor of a
 step comes back as fresh pages to fault in and zero. ``--allocator retain`` asks glibc to keep freed
@@ -66,28 +70,39 @@ def retain_freed_memory() -> bool:
     return bool(libc.mallopt(m_mmap_threshold, 2**30) and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
-def measure(fn: Callable[[], object], device: torch.device, samples: int, warmup: int) -> dict:
-    """Median / p10 / p90 wall-clock of fn in ms (after warm-up), and CUDA peak memory if on CUDA."""
+def measure(
+    cases: dict[str, tuple[Callable[[], object], int]], device: torch.device, warmup: int, desc: str = "rounds"
+) -> dict[str, dict]:
+    """Median / p10 / p90 wall-clock in ms of each case (name -> (fn, samples)), and its CUDA peak memory
+    if on CUDA. After each case's warm-up, the cases are timed round-robin, one call of each per round (a
+    case with fewer samples takes every k-th round), so that drift in the machine's speed, up to 2x over a
+    day on the development machine, falls on all of them alike and their ratios hold."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        fn()
+    for fn, _ in cases.values():
+        for _ in range(warmup):
+            fn()
     sync()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(samples):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
+    rounds = max(samples for _, samples in cases.values())
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    peaks = dict.fromkeys(cases, 0.0)
+    for r in tqdm(range(rounds), desc=desc, leave=False):
+        for name, (fn, samples) in cases.items():
+            if r % (rounds // samples):
+                continue
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append((time.perf_counter() - start) * 1e3)
+            if device.type == "cuda":
+                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated(device) / 2**20)
+    return {name: _summary(times[name], peaks[name] if device.type == "cuda" else float("nan")) for name in cases}
+
+
+def _summary(times: list[float], peak_mb: float) -> dict:
     deciles = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else times * 9
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
-    return {
-        "median_ms": statistics.median(times),
-        "p10_ms": deciles[0],
-        "p90_ms": deciles[-1],
-        "peak_mem_mb": peak,
-    }
+    return {"median_ms": statistics.median(times), "p10_ms": deciles[0], "p90_ms": deciles[-1], "peak_mem_mb": peak_mb}
 
 
 def train_step(module: nn.Module, forward: Callable[[], torch.Tensor]) -> Callable[[], None]:
@@ -250,22 +265,22 @@ def run(
         jobs = [("train", batch) for batch in layer_batches] + [("inference", 1)]
         for mode, batch in tqdm(jobs, desc=f"FFM layer references ({device.type})"):
             cases = standalone_cases(batch, steps, device) if mode == "train" else single_step_cases(device)
-            for name, (module, fn) in cases.items():
-                n = max(3, samples // 4) if name in slow else samples
-                stats = measure(fn, device, n, warmup)
+            timed = {name: (fn, max(3, samples // 4) if name in slow else samples) for name, (_, fn) in cases.items()}
+            for name, stats in measure(timed, device, warmup).items():
                 if device.type == "cpu" and mode == "train" and name in MEASURED_LAYERS:
                     stats["peak_mem_mb"] = peak_resident_mb(name, batch, steps)
-                add(name, mode, device, batch, steps if mode == "train" else 1, stats, parameter_count(module))
-        for name in tqdm(models, desc=f"models ({device.type})"):
-            module = memory_model(name, device)
-            n = max(3, samples // 4) if name in slow else samples
-            for batch in batches:
-                stats = measure(model_train_step(module, batch, steps, device), device, n, warmup)
+                add(name, mode, device, batch, steps if mode == "train" else 1, stats, parameter_count(cases[name][0]))
+        modules = {name: memory_model(name, device) for name in models}
+        for batch in batches:
+            trains = {name: model_train_step(module, batch, steps, device) for name, module in modules.items()}
+            timed = {name: (fn, max(3, samples // 4) if name in slow else samples) for name, fn in trains.items()}
+            for name, stats in measure(timed, device, warmup, f"models, train at B = {batch} ({device.type})").items():
                 if device.type == "cpu":
                     stats["peak_mem_mb"] = peak_resident_mb(name, batch, steps)
-                add(name, "train", device, batch, steps, stats, timed_parameters(module))
-            stats = measure(model_inference_step(module, device), device, samples * 5, warmup)
-            add(name, "inference", device, 1, 1, stats | {"peak_mem_mb": float("nan")}, timed_parameters(module))
+                add(name, "train", device, batch, steps, stats, timed_parameters(modules[name]))
+        timed = {name: (model_inference_step(module, device), samples * 5) for name, module in modules.items()}
+        for name, stats in measure(timed, device, warmup, f"models, inference ({device.type})").items():
+            add(name, "inference", device, 1, 1, stats | {"peak_mem_mb": float("nan")}, timed_parameters(modules[name]))
         if device.type == "cpu":
             for batch in sorted(set(batches) | set(layer_batches)):
                 nan_times = dict.fromkeys(["median_ms", "p10_ms", "p90_ms"], float("nan"))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
@@ -40,6 +41,19 @@ def test_quick_run_writes_every_requested_model(tmp_path: Path) -> None:
     assert len(layers) == 2 and (layers["peak_mem_mb"] > 100).all()  # fresh processes, as the models
     goals = pd.read_csv(tmp_path / "throughput_goals.csv")
     assert set(goals["goal"]) == {"FFM / FFM-linears", "FFA / FFM-linears", "FFM / GRU", "FFM / GRUCell (T=1)"}
+
+
+def test_cases_are_timed_round_robin() -> None:
+    """One call of each case per round after every warm-up; a case with fewer samples takes every k-th
+    round, so both see the same stretch of the machine's time."""
+    import benchmark
+
+    calls: list[str] = []
+    cases = {name: (lambda name=name: calls.append(name), samples) for name, samples in (("a", 4), ("b", 2))}
+    stats = benchmark.measure(cases, torch.device("cpu"), warmup=1)
+    assert calls == ["a", "b", "a", "b", "a", "a", "b", "a"]
+    for name in cases:
+        assert 0 <= stats[name]["p10_ms"] <= stats[name]["median_ms"] <= stats[name]["p90_ms"]
 
 
 def test_unknown_model_is_one_clear_error() -> None:

@@ -8,9 +8,10 @@ computes its states from its chunks' inputs and carried-in states (``ffm.scan.ch
 them and writes its rows of y, so that the states and the output stage's temporaries are block-sized:
 they stay in cache and their memory is reused, where whole-sequence temporaries are fresh memory every
 step (on CPU, glibc returns large blocks to the kernel, and each comes back as page faults). Training
-keeps z, the projection [W5 x, W4 x] and LN's statistics for backward and recomputes a block's states
-there (one small matmul), so no [B, T, m, c] tensor is ever stored. On CPU the kept tensors are the
-layer's ``Workspace``: the next training step writes into them again instead of into fresh memory.
+keeps z, the projection in the form backward needs ([LN(z) - W5 x, sigmoid(W4 x)], ``gated_norm``) and
+LN's statistics, and recomputes a block's states in backward (one small matmul), so no [B, T, m, c]
+tensor is ever stored. On CPU the kept tensors are the layer's ``Workspace``: the next training step
+writes into them again instead of into fresh memory.
 """
 
 import math
@@ -30,8 +31,8 @@ training memory at B = 8 was not above the whole-sequence layer's. At B = 64, wi
 
 class Workspace:
     """The tensors one layer's training step keeps for backward, reused by its next step: z, the
-    projection [W5 x, W4 x] and LN's mean and rstd, 3 out + 2 floats per batch element and step (2 out + 2
-    without the output gate).
+    projection in ``gated_norm``'s kept form and LN's mean and rstd, 3 out + 2 floats per batch element and
+    step (2 out + 2 without the output gate).
 
     On CPU, glibc maps every allocation above 32 MB afresh and returns it to the kernel when freed, so
     fresh kept tensors (192 MB at B = 64, T = 1024, out = 256) are written page fault by page fault. The
