@@ -19,9 +19,10 @@ input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
                          benchmark=True (689d89b ray_models/ray_gru.py), the paper's speed baseline
 and single-step latency (T = 1, B = 1) of layer/FFM and layer/GRUCell with the state carried.
 
-Timing: the cases of one table (the layer references at one batch, the models' training steps, their
-inference steps) are timed round-robin after their warm-ups, one call of each per round, so that drift in
-the machine's speed falls on all of them alike: ratios between rows hold where absolute times vary.
+Timing: the layer references at one batch, and the models' training steps, are timed round-robin after
+their warm-ups, one call of each per round, so that drift in the machine's speed falls on all of them
+alike: ratios between rows hold where absolute times vary. The models' single steps are timed one model
+after another (a step of 0.1-1 ms is as fast as its weights are warm in cache, as in an acting loop).
 
 CPU memory: by default the timing process runs glibc's allocator as it comes, as users' training loops do
 (column "allocator": default). glibc returns large freed blocks to the kernel, so each large tensor of a
@@ -278,9 +279,9 @@ def run(
                 if device.type == "cpu":
                     stats["peak_mem_mb"] = peak_resident_mb(name, batch, steps)
                 add(name, "train", device, batch, steps, stats, timed_parameters(modules[name]))
-        timed = {name: (model_inference_step(module, device), samples * 5) for name, module in modules.items()}
-        for name, stats in measure(timed, device, warmup, f"models, inference ({device.type})").items():
-            add(name, "inference", device, 1, 1, stats | {"peak_mem_mb": float("nan")}, timed_parameters(modules[name]))
+        for name, module in tqdm(modules.items(), desc=f"models, inference ({device.type})"):  # warm, one by one
+            stats = measure({name: (model_inference_step(module, device), samples * 5)}, device, warmup)[name]
+            add(name, "inference", device, 1, 1, stats | {"peak_mem_mb": float("nan")}, timed_parameters(module))
         if device.type == "cpu":
             for batch in sorted(set(batches) | set(layer_batches)):
                 nan_times = dict.fromkeys(["median_ms", "p10_ms", "p90_ms"], float("nan"))
