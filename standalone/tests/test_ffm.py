@@ -146,6 +146,28 @@ def test_training_steps_reuse_kept_tensors_only_after_autograd_releases_them():
     assert kept_at(ffm(xs[1])[0]) == dropped
 
 
+def test_activation_checkpointing_and_copying_pack_hooks_give_the_same_gradients():
+    """Under non-reentrant checkpointing, or a pack hook that saves copies, the kept tensors are released
+    right after forward, so a second call of the layer writes into the same buffers before either backward
+    (checkpointing recomputes its forward in backward); the gradients must be those without either."""
+    ffm = make_ffm()
+    xs = torch.randn(3, 40, 5), torch.randn(3, 40, 5)
+
+    def gradients(call) -> list[torch.Tensor]:
+        ffm.zero_grad()
+        y1, y2 = (call(x) for x in xs)
+        (y1.square().sum() + (3 * y2).sum()).backward()
+        return [p.grad.clone() for p in ffm.parameters()]
+
+    plain = gradients(lambda x: ffm(x)[0])
+    checkpointed = gradients(lambda x: torch.utils.checkpoint.checkpoint(lambda x: ffm(x)[0], x, use_reentrant=False))
+    with torch.autograd.graph.saved_tensors_hooks(lambda tensor: tensor.clone(), lambda tensor: tensor):
+        copied = gradients(lambda x: ffm(x)[0])
+    for expected, ours, theirs in zip(plain, checkpointed, copied, strict=True):
+        torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(theirs, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_copies_of_a_trained_layer_start_with_an_empty_workspace():
     ffm = make_ffm()
     x = torch.randn(2, 20, 5)
