@@ -261,21 +261,23 @@ def run(
                      "time_steps": time_steps, **stats, "params": params, "allocator": allocator})  # fmt: skip
 
     slow = ("layer/GRUCell-loop", "DiffNC", "LMU", "IndRNN")  # Python loops over T: fewer samples
+
+    def timed(fns: dict[str, Callable[[], object]]) -> dict[str, tuple[Callable[[], object], int]]:
+        return {name: (fn, max(3, samples // 4) if name in slow else samples) for name, fn in fns.items()}
+
     for device in devices:
         # the layer's goals first, before any model has grown the process's heap
         jobs = [("train", batch) for batch in layer_batches] + [("inference", 1)]
         for mode, batch in tqdm(jobs, desc=f"FFM layer references ({device.type})"):
             cases = standalone_cases(batch, steps, device) if mode == "train" else single_step_cases(device)
-            timed = {name: (fn, max(3, samples // 4) if name in slow else samples) for name, (_, fn) in cases.items()}
-            for name, stats in measure(timed, device, warmup).items():
+            for name, stats in measure(timed({name: fn for name, (_, fn) in cases.items()}), device, warmup).items():
                 if device.type == "cpu" and mode == "train" and name in MEASURED_LAYERS:
                     stats["peak_mem_mb"] = peak_resident_mb(name, batch, steps)
                 add(name, mode, device, batch, steps if mode == "train" else 1, stats, parameter_count(cases[name][0]))
         modules = {name: memory_model(name, device) for name in models}
         for batch in batches:
-            trains = {name: model_train_step(module, batch, steps, device) for name, module in modules.items()}
-            timed = {name: (fn, max(3, samples // 4) if name in slow else samples) for name, fn in trains.items()}
-            for name, stats in measure(timed, device, warmup, f"models, train at B = {batch} ({device.type})").items():
+            trains = timed({name: model_train_step(module, batch, steps, device) for name, module in modules.items()})
+            for name, stats in measure(trains, device, warmup, f"models, train at B = {batch} ({device.type})").items():
                 if device.type == "cpu":
                     stats["peak_mem_mb"] = peak_resident_mb(name, batch, steps)
                 add(name, "train", device, batch, steps, stats, timed_parameters(modules[name]))
