@@ -12,7 +12,8 @@ no RLlib in the process, so the same code runs wherever torch does):
 Reference points of the FFM layer (the foundation issue's performance goals; rows prefixed "layer/"),
 input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
   layer/FFM              the whole ffm.FFM layer
-  layer/FFM-linears      its own Linear layers alone (pre: 128 -> 2m + 2*256, mix: 2mc -> 256), same shapes
+  layer/FFM-linears      its own Linear layers alone (pre: 128 -> 2m + 2*256, mix: 2mc -> 256), same shapes,
+                         with the gradients the layer computes: the weights' and the mix's input gradient
   layer/FFA              the aggregator alone
   layer/GRU              torch.nn.GRU(128, 256) (cuDNN on CUDA), warmed up (oneDNN's first call is ~10x slower)
   layer/GRUCell-loop     torch.nn.GRUCell(128, 256) stepped T times in Python: POPGym's GRU with
@@ -122,7 +123,7 @@ def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, 
     ffm, gru = (layer_module(name).to(device) for name in ("layer/FFM", "layer/GRU"))
     linears = nn.ModuleList([nn.Linear(INPUT, ffm.pre.out_features), nn.Linear(ffm.mix.in_features, OUTPUT)])
     linears.to(device)
-    mixed = torch.randn(batch, steps, ffm.mix.in_features, device=device)
+    mixed = torch.randn(batch, steps, ffm.mix.in_features, device=device, requires_grad=True)
     u = torch.randn(batch, steps, MEMORY, device=device, requires_grad=True)
     state = ffm.initial_state(batch, device)
     cell = nn.GRUCell(INPUT, OUTPUT).to(device)
@@ -134,12 +135,16 @@ def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, 
             outputs.append(h)
         return torch.stack(outputs, 1)
 
+    def ffm_linears() -> torch.Tensor:
+        mixed.grad = None  # computed (the layer's states need it), not accumulated
+        return linears[0](x).sum() + linears[1](mixed).sum()
+
     def ffa_states() -> torch.Tensor:
         return torch.view_as_real(ffm.aggregator(u, state))
 
     return {
         "layer/FFM": (ffm, train_step(ffm, lambda: ffm(x)[0])),
-        "layer/FFM-linears": (linears, train_step(linears, lambda: linears[0](x).sum() + linears[1](mixed).sum())),
+        "layer/FFM-linears": (linears, train_step(linears, ffm_linears)),
         "layer/FFA": (ffm.aggregator, train_step(ffm.aggregator, ffa_states)),
         "layer/GRU": (gru, train_step(gru, lambda: gru(x)[0])),
         "layer/GRUCell-loop": (cell, train_step(cell, cell_loop)),
