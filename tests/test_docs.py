@@ -119,6 +119,8 @@ def test_the_answer_on_the_front_page() -> None:
         f"faster by {ppo_ratio.min():.1f}x to {1 / goals[8, 'FFM / GRU']:.1f}x on CPU",
         f"peak training memory {memory[FFM]:.0f} MB, the GRU {memory['GRU']:.0f} MB",
         "the FFM layer alone {:.0f} MB, `nn.GRU` {:.0f} MB at B = 64".format(*layers.loc[["layer/FFM", "layer/GRU"]]),
+        f"{memory[FFM] / memory['GRU']:.1f}x the GRU's, "
+        f"{layers['layer/FFM'] / layers['layer/GRU']:.1f}x for the layers alone",
         f"about {round(grid, -3):,.0f} core-hours",
         f"{len(ppo_trials('cpu'))} trials |",
         f"{len(ppo_trials('cpu-10x'))} trials |",
@@ -183,10 +185,7 @@ def test_the_layer_goals_prose() -> None:
     table = pd.read_csv(RESULTS / "throughput_cpu_goals.csv")
     goals = table.set_index(["batch", "goal"])["ratio"]
     missed = table[~table["met"]]
-    assert set(zip(missed["batch"], missed["goal"], strict=True)) == {
-        (8, "FFM / FFM-linears"),
-        (1, "FFM / GRUCell (T=1)"),
-    }
+    assert set(zip(missed["batch"], missed["goal"], strict=True)) == {(1, "FFM / GRUCell (T=1)")}
     ms = pd.read_csv(RESULTS / "throughput_cpu.csv").query("mode == 'train'").set_index(["model", "batch"])["median_ms"]
     rows = 64 * 1024
     pre = benchmark.INPUT * (2 * benchmark.MEMORY + 2 * benchmark.OUTPUT)  # [W1; W2; W5; W4]
@@ -196,12 +195,12 @@ def test_the_layer_goals_prose() -> None:
     gru_flops = 2 * rows * gates * (2 * (benchmark.INPUT + benchmark.OUTPUT) + benchmark.OUTPUT)
     assert_quotes(
         "docs/efficiency.md",
-        f"{NUMBER_WORDS[len(missed)].capitalize()} goals are missed in this run",
-        f"FFM / its Linear layers at B = 8 ({goals[8, 'FFM / FFM-linears']:.2f}, target 2)",
-        f"take {ms['layer/FFM-linears', 8]:.0f} ms; the rest",
+        f"{NUMBER_WORDS[len(missed)].capitalize()} goal is missed in this run",
         f"Single step, 1.5x GRUCell ({goals[1, 'FFM / GRUCell (T=1)']:.2f})",
+        f"At B = 8 they take {ms['layer/FFM-linears', 8]:.0f} ms, and the rest of the layer",
+        f"{goals[8, 'FFM / FFM-linears'] - 1:.2f}x as long again",
         f"2.5x faster than the GRU at B = 64 ({goals[64, 'FFM / GRU']:.2f}, target 0.4) is met in this run",
-        f"are {ffm_flops / 1e9:.0f} GFLOP, {ffm_flops / gru_flops:.2f}x the GRU's {gru_flops / 1e9:.0f}",
+        f"five matmuls are {ffm_flops / 1e9:.0f} GFLOP, {ffm_flops / gru_flops:.2f}x the GRU's {gru_flops / 1e9:.0f}",
         f"its Linear layers alone take {ms['layer/FFM-linears', 64] / ms['layer/GRU', 64]:.2f}x the GRU here",
     )
 
