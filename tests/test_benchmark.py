@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
@@ -61,7 +62,6 @@ def test_the_linears_reference_runs_the_layers_matmuls() -> None:
     forward and its weight gradient, the mix forward, its input gradient (the states need it) and its weight
     gradient (FLOPs from the shapes: pre 128 -> 2m + 2 out, mix 2mc -> out)."""
     import benchmark
-    from torch.utils.flop_counter import FlopCounterMode
 
     batch, steps = 2, 16
     _, step = benchmark.standalone_cases(batch, steps, torch.device("cpu"))["layer/FFM-linears"]
