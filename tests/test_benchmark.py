@@ -57,19 +57,26 @@ def test_cases_are_timed_round_robin() -> None:
         assert 0 <= stats[name]["p10_ms"] <= stats[name]["median_ms"] <= stats[name]["p90_ms"]
 
 
+def layer_matmul_flops(rows: int) -> int:
+    """FLOPs of the FFM layer's five matmuls over `rows` batch x steps at the benchmarked shapes: the input
+    projection (pre: 128 -> 2m + 2 out) forward and its weight gradient; the mix (2mc -> out) forward, its
+    input gradient (FFA's states need it) and its weight gradient."""
+    import benchmark
+
+    pre = benchmark.INPUT * (2 * benchmark.MEMORY + 2 * benchmark.OUTPUT)  # [W1; W2; W5; W4]
+    mix = 2 * benchmark.MEMORY * benchmark.CONTEXT * benchmark.OUTPUT
+    return 2 * rows * (2 * pre + 3 * mix)
+
+
 def test_the_linears_reference_runs_the_layers_matmuls() -> None:
-    """layer/FFM-linears is the arithmetic the layer cannot avoid: its five matmuls, the input projection
-    forward and its weight gradient, the mix forward, its input gradient (the states need it) and its weight
-    gradient (FLOPs from the shapes: pre 128 -> 2m + 2 out, mix 2mc -> out)."""
+    """layer/FFM-linears is the arithmetic the layer cannot avoid: its five matmuls."""
     import benchmark
 
     batch, steps = 2, 16
     _, step = benchmark.standalone_cases(batch, steps, torch.device("cpu"))["layer/FFM-linears"]
     with FlopCounterMode(display=False) as counter:
         step()
-    pre = benchmark.INPUT * (2 * benchmark.MEMORY + 2 * benchmark.OUTPUT)
-    mix = 2 * benchmark.MEMORY * benchmark.CONTEXT * benchmark.OUTPUT
-    assert counter.get_total_flops() == 2 * batch * steps * (2 * pre + 3 * mix)
+    assert counter.get_total_flops() == layer_matmul_flops(batch * steps)
 
 
 def test_unknown_model_is_one_clear_error() -> None:

@@ -181,6 +181,7 @@ def test_the_layer_goals_prose() -> None:
     """The goals the prose says are missed are the table's; its ratios, times and matmul counts are the run's
     and the benchmarked shapes' (B = 64, T = 1,024, input 128, output 256, m = 32, c = 4)."""
     import benchmark
+    from tests.test_benchmark import layer_matmul_flops
 
     table = pd.read_csv(RESULTS / "throughput_cpu_goals.csv")
     goals = table.set_index(["batch", "goal"])["ratio"]
@@ -188,9 +189,7 @@ def test_the_layer_goals_prose() -> None:
     assert set(zip(missed["batch"], missed["goal"], strict=True)) == {(1, "FFM / GRUCell (T=1)")}
     ms = pd.read_csv(RESULTS / "throughput_cpu.csv").query("mode == 'train'").set_index(["model", "batch"])["median_ms"]
     rows = 64 * 1024
-    pre = benchmark.INPUT * (2 * benchmark.MEMORY + 2 * benchmark.OUTPUT)  # [W1; W2; W5; W4]
-    mix = 2 * benchmark.MEMORY * benchmark.CONTEXT * benchmark.OUTPUT
-    ffm_flops = 2 * rows * (2 * pre + 3 * mix)  # forward and weight gradient; forward, input and weight gradients
+    ffm_flops = layer_matmul_flops(rows)
     gates = 3 * benchmark.OUTPUT
     gru_flops = 2 * rows * gates * (2 * (benchmark.INPUT + benchmark.OUTPUT) + benchmark.OUTPUT)
     assert_quotes(
