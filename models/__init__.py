@@ -3,7 +3,7 @@
 ``MODELS`` maps each name (the interface of ppo.py and benchmark.py) to a ``ModelSpec``: the memory
 core, the core's defaults and whether POPGym mixes its sine step embedding into the inputs. They are the
 paper's 20 (``PAPER_MODELS``: FFM, its six ablations, POPGym's 13 baselines) and the model of the authors'
-discussion (``DISCUSSION_MODELS``);
+discussion (``DISCUSSION_MODELS``) and a later POPGym's LinearAttention (``VARIANT_MODELS``);
 ``parse_names`` reads comma lists of names (models here, envs in ppo.py).
 ``models.network.MemoryNetwork`` builds any of them as POPGym's architecture (torch only);
 ``models.rllib.MemoryModule`` wraps that network as an RLlib RLModule. Nothing here imports ray.
@@ -75,7 +75,18 @@ DISCUSSION_MODELS = (
         max_period=104,
     ),
 )
-MODELS: dict[str, ModelSpec] = {model.name: model for model in PAPER_MODELS + DISCUSSION_MODELS}
+# A paper model with one formula as a later POPGym has it (FIDELITY.md): LinearAttention's denominator as
+# phi(q) . z (popgym 1.0.7, d7b0b42) instead of the product of sums that POPGym 689d89b computed and the paper ran.
+VARIANT_MODELS = (
+    ModelSpec(
+        "LinearAttentionDot",
+        "LinearAttention with popgym 1.0.7's denominator phi(q) . z (the paper ran (sum phi(q)) (sum z))",
+        LinearAttentionCore,
+        MappingProxyType({"denominator": "dot"}),
+        positional=True,
+    ),
+)
+MODELS: dict[str, ModelSpec] = {model.name: model for model in PAPER_MODELS + DISCUSSION_MODELS + VARIANT_MODELS}
 MODEL_GROUPS = {"ALL": [model.name for model in PAPER_MODELS]}  # the group names parse_names takes for models
 
 

@@ -83,11 +83,34 @@ class LinearAttentionCore(_AttentionBlock):
 
         S_t = S_{t-1} + phi(k_t) v_t^T        [h, h]
         z_t = z_{t-1} + phi(k_t)              [h]
-        a_t = phi(q_t)^T S_t / (phi(q_t)^T z_t + 1e-5)
+        a_t = phi(q_t)^T S_t / (d_t + 1e-5)
+
+    with the denominator d_t that ``denominator`` names:
+
+    - ``"sums"`` (default): d_t = (sum_i phi(q_t)_i)(sum_l z_t,l), what POPGym 689d89b computed and the paper
+      ran (``einsum("bti, btl -> bt", Q, Z)``: two different indices, so a product of two sums);
+    - ``"dot"``: d_t = phi(q_t)^T z_t, the paper of Katharopoulos et al. and POPGym's fix (d7b0b42, 2024,
+      in popgym 1.0.7), registered as ``LinearAttentionDot``.
 
     Parallel over T: z rides along as an extra value column of ones, and ``causal_linear_attention``
     computes both sums chunk by chunk. State: ``S`` [h, h], ``z`` [h].
     """
+
+    DENOMINATORS = ("sums", "dot")
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        *,
+        hidden_size: int | None = None,
+        chunk_size: int = 32,
+        denominator: str = "sums",
+    ) -> None:
+        if denominator not in self.DENOMINATORS:
+            raise ValueError(f"denominator: expected one of {self.DENOMINATORS}, got {denominator!r}")
+        super().__init__(input_size, output_size, hidden_size=hidden_size, chunk_size=chunk_size)
+        self.denominator = denominator
 
     def initial_state(self) -> State:
         h = self.hidden_size
@@ -98,7 +121,15 @@ class LinearAttentionCore(_AttentionBlock):
         v1 = torch.cat([v, torch.ones_like(v[..., :1])], -1)  # [v, 1]: the last column sums z
         s0 = torch.cat([state["S"], state["z"].unsqueeze(-1)], -1)
         out, s = causal_linear_attention(q, k, v1, s0, self.chunk_size)
-        return out[..., :-1] / (out[..., -1:] + 1e-5), {"S": s[..., :-1], "z": s[..., -1]}
+        if self.denominator == "dot":
+            d = out[..., -1:]  # phi(q_t)^T z_t
+        else:  # sum_l z_t,l = sum_l z_0,l + the running sum of sum_l phi(k_s)_l
+            z_sum = state["z"].sum(-1, keepdim=True).unsqueeze(1) + k.sum(-1, keepdim=True).cumsum(1)
+            d = q.sum(-1, keepdim=True) * z_sum
+        return out[..., :-1] / (d + 1e-5), {"S": s[..., :-1], "z": s[..., -1]}
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, denominator={self.denominator!r}"
 
 
 class FastWeightProgrammerCore(_AttentionBlock):

@@ -1,15 +1,18 @@
 """LinearAttentionCore and FastWeightProgrammerCore against step-by-step float64 recurrences written
 from the equations of POPGym 689d89b's block: q, k, v = W LayerNorm(x), y = unmap(memory(q, k, v)),
-h = round(sqrt(output_size)), no feed-forward block, no shortcut, FWP's readout W^T phi(q)."""
+h = round(sqrt(output_size)), no feed-forward block, no shortcut, FWP's readout W^T phi(q), LinearAttention's
+denominator (sum phi(q)) (sum z) (and popgym 1.0.7's phi(q) . z as the registered variant)."""
 
 import pytest
 import torch
 
+from models import get_model
 from models.attention import FastWeightProgrammerCore, LinearAttentionCore
 
 IN, OUT = 12, 36  # small widths: h = round(sqrt(36)) = 6 for both
 CORES = {
     "linear_attention": lambda **kw: LinearAttentionCore(IN, OUT, **kw),
+    "linear_attention_dot": lambda **kw: LinearAttentionCore(IN, OUT, denominator="dot", **kw),
     "fwp": lambda **kw: FastWeightProgrammerCore(IN, OUT, **kw),
 }
 
@@ -43,6 +46,15 @@ def sum_norm(a: torch.Tensor) -> torch.Tensor:
     return a / (a.sum() + 1e-5)
 
 
+def denominator(kind: str, fq: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """POPGym 689d89b's einsum("bti, btl -> bt", Q, Z) for one step, written out: sum_i sum_l q_i z_l;
+    popgym 1.0.7's einsum("bti, bti -> bt", Q, Z): sum_i q_i z_i."""
+    h = len(fq)
+    if kind == "sums":
+        return sum(fq[i] * z[j] for i in range(h) for j in range(h))
+    return sum(fq[i] * z[i] for i in range(h))
+
+
 def reference(
     core: torch.nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor], fwp_readout: str = "popgym"
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -69,7 +81,7 @@ def reference(
                 fq, fk = elu1(q), elu1(k)
                 mem["S"] = mem["S"] + torch.outer(fk, v)
                 mem["z"] = mem["z"] + fk
-                out[b, t] = (fq @ mem["S"]) / (fq @ mem["z"] + 1e-5)
+                out[b, t] = (fq @ mem["S"]) / (denominator(core.denominator, fq, mem["z"]) + 1e-5)
             else:
                 mem["W"] = mem["W"] + torch.outer(v, sum_norm(k))
                 w = mem["W"].T if fwp_readout == "popgym" else mem["W"]
@@ -99,6 +111,29 @@ def test_long_sequence_accuracy(name: str) -> None:
     state = core.batched_initial_state(1)
     y, _ = core(x, state)
     torch.testing.assert_close(y.double(), reference(core, x, state)[1], rtol=1e-4, atol=1e-4)
+
+
+def test_linear_attention_denominators() -> None:
+    """The default is the denominator the paper ran, (sum phi(q)) (sum z); LinearAttentionDot's is phi(q) . z.
+    The two differ, and both match their written-out formula (``denominator``) from a mid-episode state."""
+    assert get_model("LinearAttention").core_defaults == {}
+    assert LinearAttentionCore(IN, OUT).denominator == "sums"
+    assert get_model("LinearAttentionDot").core_defaults == {"denominator": "dot"}
+    paper, dot = make("linear_attention"), make("linear_attention_dot")
+    assert all(torch.equal(a, b) for a, b in zip(paper.parameters(), dot.parameters(), strict=True))
+    x, state = torch.randn(2, 12, IN), random_state(paper, 2)
+    ys, readouts = {}, {}
+    for name, core in (("sums", paper), ("dot", dot)):
+        core.unmap.register_forward_hook(lambda module, args, output, name=name: readouts.setdefault(name, args[0]))
+        ys[name], _ = core(x, state)
+        want, _, _ = reference(core, x, state)
+        torch.testing.assert_close(readouts[name].double(), want, rtol=1e-5, atol=1e-6)
+    assert (ys["sums"] - ys["dot"]).abs().amax() > 1e-2
+
+
+def test_linear_attention_rejects_unknown_denominator() -> None:
+    with pytest.raises(ValueError, match=r"denominator: expected one of \('sums', 'dot'\), got 'mean'"):
+        LinearAttentionCore(IN, OUT, denominator="mean")
 
 
 def test_fwp_reads_fast_weights_transposed() -> None:
