@@ -27,6 +27,8 @@ FFM_ABLATIONS = (  # ... and its ablations, in the paper's order (models.FFM_MOD
     "RayFFMNoInGate",
     "RayFFMNoOutGate",
 )
+LINEAR_ATTENTION = "LinearAttention"  # POPGym's LinearAttention as the paper ran it: (sum phi(q)) (sum z)
+LINEAR_ATTENTION_DOT = "LinearAttentionDot"  # ... with popgym 1.0.7's denominator phi(q) . z (models.VARIANT_MODELS)
 
 # benchmark.py's throughput*.csv: one row per model (or FFM-layer reference) and mode
 THROUGHPUT_COLUMNS = [

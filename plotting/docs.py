@@ -22,7 +22,7 @@ from plotting.paper_settings import PAPER, SCALED, load_runs
 from plotting.paper_settings import TABLE as PAPER_SETTINGS_TABLE
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import above_baseline, load_throughput, model_rows
-from results_schema import FFM, FFM_ABLATIONS
+from results_schema import FFM, FFM_ABLATIONS, LINEAR_ATTENTION, LINEAR_ATTENTION_DOT
 
 CPU_BUDGET = 24_576  # env steps per trial of ppo.py's cpu preset (tests check it against ppo.PRESETS)
 PAPER_STEPS = 15_000_000  # env steps per trial in the paper
@@ -31,6 +31,11 @@ PAPER_SEEDS = 3
 PAPER_BASELINES = 13  # POPGym's baselines (models/), DiffNC among them
 PPO_LABELS = ("paper", "paper-bptt64", "paper-2runners", "cpu")  # benchmark_ppo.py's settings, in table order
 BEFORE_RERUN = "before-rerun"  # results/before-rerun/<run>/<env>/popgym_mmer.csv: the runs the re-run replaced
+# results/<DOT_RUN>/<env>/: LinearAttentionDot at the cpu preset, beside the cpu chunks' LinearAttention (issue 42)
+DOT_RUN = "cpu-linear-attention-dot"
+# The models of a run whose re-run trials a later run replaced: the cpu preset's LinearAttention, now the paper's
+# denominator (issue 42); the re-run's function is LinearAttentionDot, whose trials repeat its final MMER exactly
+REPLACED = {"cpu": (LINEAR_ATTENTION,)}
 NODE_CPUS, NODES = 64, 16  # the example cluster (cluster/aws.yaml): c7i.16xlarge workers
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
 
@@ -72,6 +77,49 @@ def popgym_cpu(root: Path) -> str:
     table = table[~table["model"].isin(FFM_ABLATIONS)]
     order = table.groupby("model")["mmer_mean"].mean().sort_values(ascending=False).index.tolist()
     return markdown(by_model(table, order, pd.Series.max))
+
+
+def linear_attention_table(root: Path) -> pd.DataFrame:
+    """The cpu preset's LinearAttention (the chunks' tables) and LinearAttentionDot (results/<DOT_RUN>/) per env:
+    mean and std of the final MMER over seeds, mean env steps per second; index (env, model)."""
+    paths = [*root.glob("cpu/*/popgym_mmer.csv"), *root.glob(f"{DOT_RUN}/*/popgym_mmer.csv")]
+    table = pd.concat(pd.read_csv(path) for path in sorted(paths))
+    table = table[table["model"].isin([LINEAR_ATTENTION, LINEAR_ATTENTION_DOT])]
+    return table.set_index(["env", "model"]).sort_index()
+
+
+def linear_attention(root: Path) -> str:
+    """LinearAttention with the paper's denominator against popgym 1.0.7's, per env and over the envs: final MMER
+    (mean ± std over seeds, the higher bold), the difference and whether it is within the seeds' spread (at most
+    the larger std), env steps per second."""
+    table = linear_attention_table(root)
+    difference, speeds = f"{LINEAR_ATTENTION_DOT} - {LINEAR_ATTENTION}", f"env steps/s ({LINEAR_ATTENTION} / Dot)"
+    rows = []
+    for env, both in table.groupby(level="env"):
+        both = both.droplevel("env")
+        paper, dot = both.loc[LINEAR_ATTENTION], both.loc[LINEAR_ATTENTION_DOT]
+        cells = {name: spread(row["mmer_mean"], row["mmer_std"], 3) for name, row in both.iterrows()}
+        best = both["mmer_mean"].idxmax()
+        change = dot["mmer_mean"] - paper["mmer_mean"]
+        within = abs(change) <= max(paper["mmer_std"], dot["mmer_std"])
+        rows.append(
+            {
+                "env": env,
+                **{f"{name} final MMER": bold(cells[name]) if name == best else cells[name] for name in cells},
+                difference: f"{change:+.3f}" + ("" if within else " (**outside**)"),
+                speeds: f"{paper['steps_per_s_mean']:,.0f} / {dot['steps_per_s_mean']:,.0f}",
+            }
+        )
+    means = table["mmer_mean"].groupby(level="model").mean()
+    rows.append(
+        {
+            "env": "mean over envs",
+            **{f"{name} final MMER": f"{means[name]:.3f}" for name in (LINEAR_ATTENTION, LINEAR_ATTENTION_DOT)},
+            difference: f"{means[LINEAR_ATTENTION_DOT] - means[LINEAR_ATTENTION]:+.3f}",
+            speeds: "",
+        }
+    )
+    return markdown(pd.DataFrame(rows))
 
 
 def ablations(root: Path) -> str:
@@ -403,7 +451,8 @@ def ppo_throughput(root: Path) -> str:
 def rerun_comparison(root: Path) -> pd.DataFrame:
     """Each re-run chunk's final MMER and env steps/s per model against the run it replaced (the tables kept in
     results/before-rerun/<run>/<env>/popgym_mmer.csv): run, env, model, both means and stds, both speeds, the
-    change of the mean and whether it is within the seeds' spread (at most the larger std)."""
+    change of the mean and whether it is within the seeds' spread (at most the larger std). Models whose re-run
+    trials were replaced later (REPLACED) are left out."""
     before = [
         (path, path.relative_to(root / BEFORE_RERUN).parts[:2])
         for path in root.glob(f"{BEFORE_RERUN}/*/*/popgym_mmer.csv")
@@ -411,6 +460,7 @@ def rerun_comparison(root: Path) -> pd.DataFrame:
     tables = []
     for path, (run, env) in sorted(before):
         after = pd.read_csv(root / run / env / "popgym_mmer.csv")
+        after = after[~after["model"].isin(REPLACED.get(run, ()))]
         joined = pd.read_csv(path).merge(after, on=["env", "model"], suffixes=("_before", "_after"), validate="1:1")
         tables.append(joined.assign(run=run))
     table = pd.concat(tables, ignore_index=True)
@@ -474,6 +524,7 @@ def grid_cost(root: Path) -> str:
 
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "popgym-cpu": popgym_cpu,
+    "linear-attention": linear_attention,
     "ablations": ablations,
     "ten-times": ten_times,
     "init-mmer": init_mmer,

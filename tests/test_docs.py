@@ -17,7 +17,7 @@ from plotting.load import curve_table
 from plotting.paper_settings import PAPER, SCALED, load_runs
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import load_throughput, model_rows
-from results_schema import FFM, FFM_ABLATIONS
+from results_schema import FFM, FFM_ABLATIONS, LINEAR_ATTENTION, LINEAR_ATTENTION_DOT
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
@@ -88,6 +88,15 @@ def test_the_answer_on_the_front_page() -> None:
     ppo_ratio = rates[FFM] / rates["GRU"]
     grid = 45 * 3 * (hours.sum() + len(FFM_ABLATIONS) * hours[FFM] + 7 * hours.mean())
     p = {(t, a): f"{pomdp[t, a, 'ffm']:.0f} vs {pomdp[t, a, 'gru']:.0f}" for t, a, _ in pomdp.index}
+    # the verdict: FFM's lead over the second mean against the seeds' spread (the larger std over seeds of the
+    # two models' means over the envs), and LinearAttention with popgym 1.0.7's denominator beside it
+    trials = pd.read_csv(RESULTS / "popgym_final_mmer.csv")
+    per_seed = trials[trials["model"].isin(table.index)].groupby(["model", "seed"])["mmer"].mean().unstack("seed")
+    second = means.index[1]
+    lead = means[FFM] - means[second]
+    seeds_spread = per_seed.loc[[FFM, second]].std(axis=1).max()
+    assert means.index[0] == FFM and second == "GRU" and seeds_spread < lead < 2 * seeds_spread
+    dot = docs.linear_attention_table(RESULTS)["mmer_mean"].xs(LINEAR_ATTENTION_DOT, level="model")
     assert (ablations.idxmin() == "RayFFMNoDecay").all()
     assert sorted(table.columns[table.loc["GRU"] > table.loc[FFM]]) == [
         "BattleshipEasy",
@@ -126,6 +135,8 @@ def test_the_answer_on_the_front_page() -> None:
         f"{len(ppo_trials('cpu-10x'))} trials |",
         f"{len(ppo_trials('cpu-ablations'))} trials |",
         f"({docs.CPU_BUDGET / 15e6:.2%} of the paper's 15M)",
+        f"the best mean, {lead:.3f} ahead of the GRU, more than the seeds' spread ({seeds_spread:.3f},",
+        f"with popgym 1.0.7's corrected denominator it scores {dot.mean():.3f}",
     )
 
 
@@ -150,6 +161,18 @@ def test_the_numbers_in_the_docs_prose() -> None:
     assert_quotes("docs/results.md", f"ahead of the next model by {leads[0]} and {leads[1]}")
     flat = [env for env in table if (table[env] - table.loc["BasicMLP", env]).abs().max() < 0.05]
     assert sorted(flat) == ["BattleshipEasy", "CountRecallEasy"]
+    below = {env: sorted(table.index[table[env] <= table.loc["BasicMLP", env]].drop("BasicMLP")) for env in table}
+    assert below["NoisyPositionOnlyCartPoleEasy"] == [] and below["RepeatFirstEasy"] == ["S4D"]
+    assert below["PositionOnlyCartPoleEasy"] == [LINEAR_ATTENTION]
+    cartpole = table["PositionOnlyCartPoleEasy"]
+    assert_quotes(
+        "docs/results.md",
+        f"all but LinearAttention on PositionOnlyCartPole ({cartpole[LINEAR_ATTENTION]:.2f} against "
+        f"{cartpole['BasicMLP']:.2f})",
+    )
+    assert table["RepeatFirstEasy"].idxmax() == "GRU" and table["RepeatPreviousEasy"].idxmax() == "S4D"
+    ranking = table.mean(axis=1).sort_values().index.tolist()
+    assert ranking[:2] == ["BasicMLP", LINEAR_ATTENTION]  # "the weakest memory model here"
     ablations = pd.read_csv(RESULTS / "popgym_mmer.csv").pivot(index="model", columns="env", values="mmer_mean")
     drop = (ablations.loc[FFM] - ablations.loc["RayFFMNoDecay"]).dropna()
     assert_quotes(
@@ -175,6 +198,50 @@ def test_the_numbers_in_the_docs_prose() -> None:
     assert_quotes(
         "docs/pomdp-baselines.md", f"{pomdp_ratio.min():.2f}x to {pomdp_ratio.max():.2f}x the GRU's wall time"
     )
+
+
+ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth"}
+
+
+def test_the_linear_attention_prose() -> None:
+    """docs/results.md's and FIDELITY.md's reading of LinearAttention's two denominators in the cpu preset, and
+    the re-run's LinearAttention (now LinearAttentionDot) against the run before it."""
+    table = docs.linear_attention_table(RESULTS)
+    mean, std = (table[column].unstack("model") for column in ("mmer_mean", "mmer_std"))
+    paper, dot = LINEAR_ATTENTION, LINEAR_ATTENTION_DOT
+    change = mean[dot] - mean[paper]
+    outside = sorted(mean.index[change.abs() > std.max(axis=1)])
+    assert outside == ["PositionOnlyCartPoleEasy", "RepeatFirstEasy"]
+    assert (change[["BattleshipEasy", "CountRecallEasy"]].abs() < 0.01).all()
+    cells = {
+        (env, model): f"{mean.loc[env, model]:.3f} ± {std.loc[env, model]:.3f}"
+        for env in outside
+        for model in (paper, dot)
+    }
+    others = cpu_table().drop(index=paper).mean(axis=1)
+    rank = {model: 1 + (others > mean[model].mean()).sum() for model in (paper, dot)}
+    assert_quotes(
+        "docs/results.md",
+        f"The correction scores higher on {(change > 0).sum()} of the 6 envs",
+        f"on RepeatFirst ({cells['RepeatFirstEasy', dot]} against {cells['RepeatFirstEasy', paper]}) and "
+        f"PositionOnlyCartPole ({cells['PositionOnlyCartPoleEasy', dot]} against "
+        f"{cells['PositionOnlyCartPoleEasy', paper]})",
+        f"moves LinearAttention from {ORDINALS[rank[paper]]} of the six models to {ORDINALS[rank[dot]]}** "
+        f"({mean[paper].mean():.3f} to {mean[dot].mean():.3f}; RayFFM stays first at {others[FFM]:.3f})",
+    )
+    assert others.idxmax() == FFM and others[FFM] > mean[dot].mean()
+    per_env = ", ".join(f"{env} {mean.loc[env, paper]:.2f} vs {mean.loc[env, dot]:.2f}" for env in mean.index)
+    assert_quotes(
+        "FIDELITY.md",
+        f"LinearAttention vs LinearAttentionDot: {per_env}; mean over the 6 envs {mean[paper].mean():.3f} vs "
+        f"{mean[dot].mean():.3f}",
+    )
+    # the re-run's LinearAttention computed phi(q) . z: against the run before the re-run, within the seeds' spread
+    before = pd.concat(pd.read_csv(path) for path in RESULTS.glob("before-rerun/cpu/*/popgym_mmer.csv"))
+    before = before[before["model"] == paper].set_index("env")
+    moved = (mean[dot] - before["mmer_mean"]).abs()
+    assert len(moved) == 6 and (moved <= pd.concat([std[dot], before["mmer_std"]], axis=1).max(axis=1)).all()
+    assert_quotes("docs/results.md", "against the runs before the re-run its six means moved by no more than")
 
 
 def test_the_layer_goals_prose() -> None:

@@ -4,9 +4,9 @@ loader keeps what a resumed run redid, and the module (and so plotting) needs no
 import json
 from pathlib import Path
 
-from models import FFM_MODELS
+from models import FFM_MODELS, VARIANT_MODELS, get_model
 from models.callbacks import PREFIX
-from results_schema import FFM, FFM_ABLATIONS, INTERNALS, load_trial
+from results_schema import FFM, FFM_ABLATIONS, INTERNALS, LINEAR_ATTENTION, LINEAR_ATTENTION_DOT, load_trial
 from tests.modules import RL_STACK, loaded_packages
 
 
@@ -17,6 +17,9 @@ def test_schema_imports_no_rl_stack() -> None:
 def test_model_and_metric_names_match_the_models() -> None:
     assert (FFM, *FFM_ABLATIONS) == tuple(model.name for model in FFM_MODELS)
     assert f"env_runners/{PREFIX}/" == INTERNALS
+    assert get_model(LINEAR_ATTENTION).core_defaults == {}  # the paper's denominator, the core's default
+    assert LINEAR_ATTENTION_DOT in [model.name for model in VARIANT_MODELS]
+    assert get_model(LINEAR_ATTENTION_DOT).core_defaults == {"denominator": "dot"}
 
 
 def test_load_trial_keeps_the_resumed_run_of_a_repeated_iteration(tmp_path: Path) -> None:
