@@ -151,6 +151,45 @@ def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, 
     }
 
 
+# aten ops that only describe a tensor (views, metadata, allocation without a fill): no kernel launch
+NON_LAUNCHING_OPS = frozenset(
+    f"aten::{name}"
+    for name in [
+        "view", "as_strided", "_unsafe_view", "_reshape_alias", "reshape", "expand", "expand_as", "view_as",
+        "select", "slice", "narrow", "permute", "transpose", "t", "mT", "unsqueeze", "squeeze", "flatten",
+        "unflatten", "split", "split_with_sizes", "chunk", "unbind", "alias", "detach", "detach_", "view_as_real",
+        "view_as_complex", "conj", "_conj", "resolve_conj", "resolve_neg", "empty", "empty_like", "empty_strided",
+        "lift_fresh", "result_type", "promote_types", "is_nonzero", "item", "_local_scalar_dense",
+    ]
+)  # fmt: skip
+
+
+def launched_ops(step: Callable[[], object]) -> list[str]:
+    """The aten ops that launch work in one call of ``step`` (after a warm-up call), in order, from
+    torch.profiler: the ops that Python or autograd called (not those inside another aten op), without views
+    and metadata ops (``NON_LAUNCHING_OPS``), and composite ops counted only if something inside them
+    launched (a ``to`` or ``contiguous`` that returned its input launched nothing). On a GPU each is at
+    least one kernel launch. (Counted once however many kernels it launches: a CPU ``roll`` of a large
+    tensor runs as a ``cat``, of a small one as one kernel.)"""
+
+    def launches(event) -> bool:
+        if any(launches(child) for child in event.cpu_children if child.name.startswith("aten::")):
+            return True
+        return event.name not in NON_LAUNCHING_OPS | {"aten::to", "aten::contiguous"}
+
+    def called_from_aten(event) -> bool:
+        parent = event.cpu_parent
+        while parent is not None and not parent.name.startswith("aten::"):
+            parent = parent.cpu_parent
+        return parent is not None
+
+    step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        step()
+    events = [event for event in profiler.events() if event.name.startswith("aten::")]
+    return [event.name for event in events if not called_from_aten(event) and launches(event)]
+
+
 def layer_module(name: str) -> nn.Module:
     """The layer/FFM or layer/GRU module (its peak memory is measured too)."""
     return FFM(INPUT, MEMORY, CONTEXT, OUTPUT) if name == "layer/FFM" else nn.GRU(INPUT, OUTPUT, batch_first=True)

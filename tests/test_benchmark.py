@@ -116,3 +116,25 @@ def test_retained_memory_is_reused_without_page_faults() -> None:
         assert retained == str(allocator == "retain")
     assert int(faults["default"]) > 3 * 16_000
     assert int(faults["retain"]) < int(faults["default"]) / 10
+
+
+@pytest.mark.parametrize("steps", [64, 1024, 4096])
+def test_the_ffm_layers_plain_training_step_launches_at_most_200_ops(steps: int) -> None:
+    """The path CUDA takes (``FFM(blockwise=False)`` on CPU): a training step's ops that launch work are at
+    most 200, the same at B = 8 and 64 and at every T here (the authors' FFM: 106). The count sees per-step
+    work: a GRUCell stepped over 64 steps launches more than 200."""
+    import benchmark
+    from ffm import FFM
+
+    def training_step_ops(batch: int) -> int:
+        layer = FFM(128, 32, 4, 256, blockwise=False)
+        x = torch.randn(batch, steps, 128)
+        resets = torch.zeros(batch, steps, dtype=torch.bool)
+        resets[:, 10::300] = True
+        return len(benchmark.launched_ops(benchmark.train_step(layer, lambda: layer(x, None, resets)[0])))
+
+    counts = {batch: training_step_ops(batch) for batch in (8, 64)}
+    assert counts[8] == counts[64] <= 200, counts
+    cell, x = torch.nn.GRUCell(128, 256), torch.randn(8, 64, 128)
+    loop = benchmark.train_step(cell, lambda: torch.stack([cell(x[:, t]) for t in range(64)], 1))
+    assert len(benchmark.launched_ops(loop)) > 200

@@ -91,15 +91,19 @@ class FFA(nn.Module):
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
         """Zero state [batch_size, m, c], complex64 (complex128 for a float64 module)."""
         shape = (batch_size, self.memory_size, self.context_size)
-        return torch.zeros(shape, dtype=self.a.dtype.to_complex(), device=self.a.device if device is None else device)
+        return torch.zeros(
+            shape,
+            dtype=torch.promote_types(self.a.dtype, torch.complex64),
+            device=self.a.device if device is None else device,
+        )
 
     def forward(self, u: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None = None) -> torch.Tensor:
         """States S_0..S_{T-1}, complex [B, T, m, c], from u [B, T, m], state [B, m, c], resets [B, T].
 
-        T = 1 takes a single-step path (S = gamma * S_prev + u 1_c^T); longer sequences the parallel
-        chunked scan.
+        T = 1 takes a single-step path (S = gamma * S_prev + u 1_c^T); other lengths the parallel chunked
+        scan.
         """
-        if u.shape[1] > 1:
+        if u.shape[1] != 1:
             return chunked_scan(u, self.log_gamma(), state, resets)
         if resets is not None:
             state = state * ~resets[:, :, None]

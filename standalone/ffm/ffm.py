@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from ffm.aggregator import FASTEST_DECAY, FFA
-from ffm.readout import GatedNorm, Workspace, gated_norm, readout
-from ffm.scan import CHUNK_SIZE, ChunkRows, carried_states, chunk_inputs, chunk_states, scan_tables
+from ffm.readout import Workspace, output_gate, readout
+from ffm.scan import CPU_CHUNK_SIZE, ChunkRows, carried_states, chunk_inputs, chunk_states, scan_tables
 
 
 class FFM(nn.Module):
@@ -38,6 +38,9 @@ class FFM(nn.Module):
         min_period, max_period: range of the initial oscillation periods, in steps; the slowest trace
             starts at 1% after max_period steps.
         fastest_decay: the floor on -a (FFA's; default the authors' 0.683147, ``math.inf`` lifts it).
+        blockwise: on CPU, read FFA's sequences out block by block (``ffm.readout``: faster and leaner there)
+            where that path is valid: no autocast, no torch.func transform, not under torch.compile, the
+            aggregator unhooked. False: always the plain path (one set of whole-tensor ops, as on CUDA).
 
     ``forward(x, state=None, resets=None)`` takes x [B, T, input_size] (or unbatched [T, input_size]),
     an optional complex64 state [B, m, c] (zeros if None) and optional bool resets [B, T] (True: a new
@@ -62,8 +65,10 @@ class FFM(nn.Module):
         input_gate: bool = True,
         output_gate: bool = True,
         aggregator: nn.Module | None = None,
+        blockwise: bool = True,
     ) -> None:
         super().__init__()
+        self.blockwise = blockwise
         self.input_size = input_size
         self.output_size = output_size
         self.memory_size = hidden_size if memory_size is None else memory_size
@@ -125,31 +130,43 @@ class FFM(nn.Module):
     def _forward(
         self, x: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        hooked = self.aggregator._forward_hooks or self.aggregator._forward_pre_hooks  # they see the states whole
-        if isinstance(self.aggregator, FFA) and x.shape[1] > 1 and not hooked:
+        if self._takes_blockwise_path(x):
             return self._forward_blockwise(x, state, resets)
         gated_input, projection = self._projections(x)
         u = nn.functional.glu(gated_input) if self.input_gate else gated_input  # W1 x * sigmoid(W2 x)
         states = self.aggregator(u, state, resets)
         features = torch.view_as_real(states) if states.is_complex() else states
-        z = self.mix(features.flatten(2))
-        y = GatedNorm.apply(z, projection) if torch.is_grad_enabled() else gated_norm(z, projection)[0]
+        y = output_gate(self.mix(features.flatten(2)), projection)
+        steps = x.shape[1]
+        if steps == 0:
+            return y, state.clone()
         final = states[:, -1]
-        return y, final if x.shape[1] == 1 else final.clone()  # a view would keep all T states alive
+        return y, final if steps == 1 else final.clone()  # a view would keep all T states alive
+
+    def _takes_blockwise_path(self, x: torch.Tensor) -> bool:
+        """Whether FFA's sequences are read out block by block (``blockwise``, CPU only): its custom autograd
+        Functions have no autocast, torch.func or compile rules, and a hooked aggregator sees the states."""
+        if torch.compiler.is_compiling() or not self.blockwise or x.device.type != "cpu" or x.shape[1] < 2:
+            return False
+        hooked = self.aggregator._forward_hooks or self.aggregator._forward_pre_hooks  # they see the states whole
+        transformed = torch._C._functorch.peek_interpreter_stack() is not None  # torch.func.grad, vmap, ...
+        return (
+            isinstance(self.aggregator, FFA) and not hooked and not transformed and not torch.is_autocast_enabled("cpu")
+        )
 
     def _forward_blockwise(
         self, x: torch.Tensor, state: torch.Tensor, resets: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """FFA's sequences without a [B, T, m, c] tensor: u and the states carried into each chunk first
-        (small), then the states, mix and output stage block by block (``ffm.readout``)."""
+        (small, stepped one chunk at a time), then the states, mix and output stage block by block
+        (``ffm.readout``)."""
         gated, projection = self._pre_blocks()
         gated_input = nn.functional.linear(x, *gated)
         u = nn.functional.glu(gated_input) if self.input_gate else gated_input  # W1 x * sigmoid(W2 x)
-        log_gamma = self.aggregator.log_gamma()
-        tables = scan_tables(log_gamma, CHUNK_SIZE, u.dtype)
-        inputs, resets = chunk_inputs(u, resets, CHUNK_SIZE)
-        carried = carried_states(inputs, tables, state, resets)
-        chunk_rows = ChunkRows(inputs, carried, tables.within, tables.carry_in, log_gamma, resets)
+        tables = scan_tables(self.aggregator.log_gamma(), CPU_CHUNK_SIZE, u.dtype)
+        inputs, resets = chunk_inputs(u, resets, CPU_CHUNK_SIZE)
+        carried = carried_states(inputs, tables, state, resets, sequential=True)
+        chunk_rows = ChunkRows(inputs, carried, tables.within, tables.carry_in, tables.powers, resets)
         y = readout(x, chunk_rows, *projection, self.mix.weight, self.mix.bias, self.workspace)
         return y, self._final_state(chunk_rows, x.shape[0], x.shape[1])
 
@@ -162,16 +179,9 @@ class FFM(nn.Module):
         return torch.view_as_complex(final.unflatten(-1, (-1, 2)).contiguous())
 
     def _projections(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """pre's output as [W1 x (, W2 x)] and [W5 x (, W4 x)].
-
-        With autograd, one matmul each: the backward of splitting one wide output would concatenate
-        their gradients into a new [B, T, 2m + 2out] tensor. Without, one matmul (fewer ops for single
-        steps).
-        """
-        if not torch.is_grad_enabled():
-            width = self.memory_size * (1 + self.input_gate)
-            return list(self.pre(x).split([width, self.pre.out_features - width], -1))
-        return [nn.functional.linear(x, weight, bias) for weight, bias in self._pre_blocks()]
+        """pre's output as [W1 x (, W2 x)] and [W5 x (, W4 x)] (one matmul)."""
+        width = self.memory_size * (1 + self.input_gate)
+        return list(self.pre(x).split([width, self.pre.out_features - width], -1))
 
     def _pre_blocks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """pre's (weight, bias) as the input side [W1 (; W2)] and the output side [W5 (; W4)]."""
@@ -194,7 +204,7 @@ class FFM(nn.Module):
 
     def _state_dtype(self, x: torch.Tensor) -> torch.dtype:
         """The state's dtype for inputs x: their complex counterpart for a complex aggregator (FFA)."""
-        return x.dtype.to_complex() if self.complex_state else x.dtype
+        return torch.promote_types(x.dtype, torch.complex64) if self.complex_state else x.dtype
 
 
 def _check(tensor: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, name: str) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ffm.scan import ChunkRows, chunk_states, rows_as_steps
+from ffm.scan import ChunkRows, chunk_states, differentiable_backward, rows_as_steps
 
 BLOCK_ROWS = 2048
 """Rows (batch x steps) per block: a block's [rows, out] float32 temporaries are 2 MB at out = 256. On the
@@ -97,7 +97,7 @@ def readout(
 ) -> torch.Tensor:
     """y [B, T, out] from x [B, T, in], FFA's chunk rows (``ffm.scan.ChunkRows``), the weight and bias of
     [W5; W4] (W5 alone without the output gate) and W3's; with autograd on, what backward needs is kept in
-    the layer's ``workspace``. Differentiable once."""
+    the layer's ``workspace``. A backward with ``create_graph`` differentiates ``plain_readout``."""
     parameters = (weight, bias, mix_weight, mix_bias)
     if torch.is_grad_enabled():
         return _BlockwiseReadout.apply(workspace, x, *chunk_rows, *parameters)
@@ -130,6 +130,32 @@ def _readout_forward(
         if keep:
             block[2].copy_(mean), block[3].copy_(rstd)
     return y, *kept
+
+
+def plain_readout(
+    x: torch.Tensor,
+    chunk_rows: ChunkRows,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    mix_weight: torch.Tensor,
+    mix_bias: torch.Tensor,
+) -> torch.Tensor:
+    """``readout``'s y from whole-sequence ops (the states [B, T, m, c] at once), plain autograd."""
+    batch, steps, _ = x.shape
+    states = rows_as_steps(chunk_states(chunk_rows), batch, steps)
+    z = torch.nn.functional.linear(states, mix_weight, mix_bias)
+    return output_gate(z, torch.nn.functional.linear(x, weight, bias))
+
+
+def output_gate(z: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
+    """y = LN(z) * sigmoid(g) + skip * (1 - sigmoid(g)), LN without affine, projection = [skip, g];
+    y = LN(z) + skip for projection = skip (no output gate). Plain ops: autocast, torch.func and double
+    backward apply (under autocast, y has LN's precision)."""
+    normed = torch.nn.functional.layer_norm(z, z.shape[-1:])
+    skip, *gate = projection.split(z.shape[-1], -1)
+    if not gate:
+        return normed + skip
+    return torch.lerp(skip.to(normed.dtype), normed, torch.sigmoid(gate[0]).to(normed.dtype))
 
 
 def _blocks(batch: int, steps: int, length: int) -> Iterator[tuple[slice, slice, slice]]:
@@ -166,7 +192,7 @@ def _block_features(chunk_rows: ChunkRows, sequences: slice, time: slice) -> tor
 class _BlockwiseReadout(torch.autograd.Function):
     """``readout`` with a blockwise backward: per block, the states again under autograd (for the scan's
     inputs and tables), the output stage's gradient (``gated_norm_backward``), and W3's and [W5; W4]'s
-    gradients accumulated block by block. Differentiable once."""
+    gradients accumulated block by block. Under ``create_graph`` it differentiates ``plain_readout``."""
 
     @staticmethod
     def forward(ctx, workspace: Workspace, x: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
@@ -174,21 +200,32 @@ class _BlockwiseReadout(torch.autograd.Function):
         split = len(ChunkRows._fields)
         chunk_rows, (weight, bias, mix_weight, mix_bias) = ChunkRows(*args[:split]), args[split:]
         y, *kept = _readout_forward(x, chunk_rows, weight, bias, mix_weight, mix_bias, keep_in=workspace)
-        ctx.save_for_backward(x, *chunk_rows, weight, mix_weight, *kept)
+        ctx.save_for_backward(x, *chunk_rows, weight, bias, mix_weight, mix_bias, *kept)
         return y
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, inputs, carried, within, carry_in, log_gamma, resets, weight, mix_weight, *kept = ctx.saved_tensors
+        x, inputs, carried, within, carry_in, powers, resets, weight, bias, mix_weight, mix_bias, *kept = (
+            ctx.saved_tensors
+        )
+        if torch.is_grad_enabled():  # create_graph: gradients that are themselves differentiable
+            split = len(ChunkRows._fields)
+            arguments = (x, inputs, carried, within, carry_in, powers, resets, weight, bias, mix_weight, mix_bias)
+            grads = differentiable_backward(
+                lambda x, *rest: plain_readout(x, ChunkRows(*rest[:split]), *rest[split:]),
+                arguments,
+                grad,
+                ctx.needs_input_grad[1:],
+            )
+            return None, *grads
         batch, steps, _ = x.shape
         grad_x = torch.empty(x.shape, dtype=x.dtype, device=x.device) if ctx.needs_input_grad[1] else None
         grad_inputs, grad_carried = torch.empty_like(inputs), torch.empty_like(carried)
         grad_weight, grad_mix_weight = torch.zeros_like(weight), torch.zeros_like(mix_weight)
         grad_bias, grad_mix_bias = weight.new_zeros(weight.shape[0]), weight.new_zeros(mix_weight.shape[0])
-        tables = [tensor.detach().requires_grad_() for tensor in (within, carry_in, log_gamma)]
+        tables = [tensor.detach().requires_grad_() for tensor in (within, carry_in, powers)]
         grad_tables = [torch.zeros_like(tensor) for tensor in tables]
-        differentiated = tables if resets is not None else tables[:2]  # log_gamma enters only at resets
+        differentiated = tables if resets is not None else tables[:2]  # powers enter only at resets
         chunk_rows = ChunkRows(inputs, carried, *tables, resets)
         for rows, sequences, time in _blocks(batch, steps, inputs.shape[-1]):
             block_rows = chunk_rows.select(rows)
@@ -254,22 +291,3 @@ def gated_norm_backward(
     torch.mul(grad_skip, opened, out=grad_gate).mul_(difference)
     grad_z = layer_norm_backward(grad_normed, z, (width,), mean, rstd, None, None, [True, False, False])[0]
     return grad_z, grad_projection
-
-
-class GatedNorm(torch.autograd.Function):
-    """``gated_norm`` keeping z, LN's statistics and a copy of the gated projection in its kept form, with a
-    backward of two new tensors [B, T, out] and one [B, T, 2 out], where autograd's chain of layer_norm,
-    sigmoid and lerp keeps and makes more. For aggregators other than FFA, whose states are not computed
-    blockwise. Differentiable once."""
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
-        kept = projection.detach().clone() if projection.shape[-1] > z.shape[-1] else projection  # overwritten
-        y, mean, rstd = gated_norm(z.detach(), kept, keep=True)  # detached: torch.export runs this with grad on
-        ctx.save_for_backward(z, kept, mean, rstd)
-        return y
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return gated_norm_backward(grad, *ctx.saved_tensors)
