@@ -11,7 +11,8 @@ no RLlib in the process, so the same code runs wherever torch does):
              layer/GRU at each layer batch)
 Reference points of the FFM layer (the foundation issue's performance goals; rows prefixed "layer/"),
 input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
-  layer/FFM              the whole ffm.FFM layer
+  layer/FFM              the whole ffm.FFM layer (on CPU its blockwise path)
+  layer/FFM-plain        the same layer on its plain path (FFM(blockwise=False): the path CUDA takes)
   layer/FFM-linears      its own Linear layers alone (pre: 128 -> 2m + 2*256, mix: 2mc -> 256), same shapes,
                          with the gradients the layer computes: the weights' and the mix's input gradient
   layer/FFA              the aggregator alone
@@ -54,6 +55,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ffm import FFM
+from ffm.readout import output_gate
 from models import BASELINES, MODEL_GROUPS, MODELS, parse_names
 from models.network import MemoryNetwork
 from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
@@ -121,6 +123,7 @@ def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, 
     """name -> (module, training-step closure) at one batch size."""
     x = torch.randn(batch, steps, INPUT, device=device)
     ffm, gru = (layer_module(name).to(device) for name in ("layer/FFM", "layer/GRU"))
+    plain = FFM(INPUT, MEMORY, CONTEXT, OUTPUT, blockwise=False).to(device)
     linears = nn.ModuleList([nn.Linear(INPUT, ffm.pre.out_features), nn.Linear(ffm.mix.in_features, OUTPUT)])
     linears.to(device)
     mixed = torch.randn(batch, steps, ffm.mix.in_features, device=device, requires_grad=True)
@@ -144,6 +147,7 @@ def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, 
 
     return {
         "layer/FFM": (ffm, train_step(ffm, lambda: ffm(x)[0])),
+        "layer/FFM-plain": (plain, train_step(plain, lambda: plain(x)[0])),
         "layer/FFM-linears": (linears, train_step(linears, ffm_linears)),
         "layer/FFA": (ffm.aggregator, train_step(ffm.aggregator, ffa_states)),
         "layer/GRU": (gru, train_step(gru, lambda: gru(x)[0])),
@@ -188,6 +192,64 @@ def launched_ops(step: Callable[[], object]) -> list[str]:
         step()
     events = [event for event in profiler.events() if event.name.startswith("aten::")]
     return [event.name for event in events if not called_from_aten(event) and launches(event)]
+
+
+class EquationsFFM(nn.Module):
+    """FFM's equations written plainly, in the authors' form (proroklab/ffm b3f94d2): all states in one pass
+    over T as S_t = gamma^t (s0 + sum_{k <= t} gamma^-k u_k), in complex128 (finite for T <= 1024 under the
+    authors' floor on -a), the rest whole-tensor ops; ``ffm``'s weights. A GPU user's reference point."""
+
+    def __init__(self, ffm: FFM) -> None:
+        super().__init__()
+        self.ffm = ffm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ffm = self.ffm
+        gated, projection = ffm.pre(x).split([2 * ffm.memory_size, 2 * ffm.output_size], -1)
+        u = nn.functional.glu(gated).to(torch.complex128)
+        t = torch.arange(x.shape[1], dtype=torch.float64, device=x.device)[:, None, None]
+        log_gamma = ffm.aggregator.log_gamma()
+        states = torch.exp(t * log_gamma) * torch.cumsum(torch.exp(-t * log_gamma) * u[..., None], 1)
+        features = torch.view_as_real(states.to(torch.complex64)).flatten(2)
+        return output_gate(ffm.mix(features), projection)
+
+
+def layer_comparison(device: torch.device, batches: list[int], steps: int, samples: int, warmup: int) -> pd.DataFrame:
+    """A GPU user's comparison: training steps (forward, backward) of the ffm layer (the path the device
+    takes), the same equations in the authors' form (``EquationsFFM``) and nn.GRU (cuDNN on CUDA), in float32
+    and under autocast (float16 on CUDA, bfloat16 on CPU), with each step's launching ops (``launched_ops``)."""
+    half = torch.float16 if device.type == "cuda" else torch.bfloat16
+    rows = []
+    for batch in batches:
+        for precision, dtype in (("float32", None), (f"autocast-{str(half).removeprefix('torch.')}", half)):
+            cases = comparison_steps(batch, steps, device, dtype)
+            stats = measure({name: (fn, samples) for name, fn in cases.items()}, device, warmup)
+            for name, fn in cases.items():
+                rows.append({"layer": name, "device": device.type, "batch": batch, "time_steps": steps,
+                             "precision": precision, **stats[name], "launched_ops": len(launched_ops(fn))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def comparison_steps(
+    batch: int, steps: int, device: torch.device, autocast_dtype: torch.dtype | None
+) -> dict[str, Callable[[], None]]:
+    """``layer_comparison``'s training steps at one batch, under autocast to ``autocast_dtype`` if given."""
+    x = torch.randn(batch, steps, INPUT, device=device)
+    ffm, gru = (layer_module(name).to(device) for name in ("layer/FFM", "layer/GRU"))
+    equations = EquationsFFM(ffm)
+    cases = {"FFM": train_step(ffm, lambda: ffm(x)[0]), "FFM-equations": train_step(equations, lambda: equations(x)),
+             "GRU": train_step(gru, lambda: gru(x)[0])}  # fmt: skip
+    if autocast_dtype is None:
+        return cases
+
+    def under_autocast(step: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            with torch.autocast(device.type, dtype=autocast_dtype):
+                step()
+
+        return run
+
+    return {name: under_autocast(step) for name, step in cases.items()}
 
 
 def layer_module(name: str) -> nn.Module:

@@ -13,11 +13,14 @@ standalone/ on the path for ``ffm``) and runs in about 8 minutes on one H100.
    torch.compile) on CUDA as well, and on --device cuda no test may be skipped for want of a GPU.
    --quick only collects them (CPU mode: every torch-only file imports without the RL stack).
 2. benchmark: benchmark.py's table on the device (the same code path as the CPU table) and its goal
-   ratios, the paper's GPU claims among them (FFM >= 100x the GRUCell loop, >= 10x cuDNN GRU at B = 8).
+   ratios, the paper's GPU claims among them (FFM >= 100x the GRUCell loop, >= 10x cuDNN GRU at B = 8);
+   and a GPU user's comparison (``benchmark.layer_comparison``): training steps of the ffm layer (the path
+   CUDA takes), the same equations in the authors' form and cuDNN nn.GRU at B = 8 and 64, T = 1,024, in
+   float32 and under float16 autocast, with each step's launching ops.
 3. summary: one table, printed and written.
 
-Everything lands under --out: tests.csv, throughput_gpu.csv and throughput_gpu_goals.csv
-(throughput_cpu*.csv in CPU mode), summary.md.
+Everything lands under --out: tests.csv, throughput_gpu.csv, throughput_gpu_goals.csv and
+throughput_gpu_comparison.csv (throughput_cpu*.csv in CPU mode), summary.md.
 """
 
 import argparse
@@ -76,16 +79,26 @@ def run_tests(quick: bool) -> tuple[int, pd.DataFrame]:
     return int(code), pd.DataFrame(outcomes.rows, columns=["test", "phase", "outcome", "reason", "seconds"])
 
 
-def run_benchmark(device: torch.device, quick: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """benchmark.py's table and goal ratios on one device (B = 8 models; layer rows at B = 8 and 64)."""
+def run_benchmark(device: torch.device, quick: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """benchmark.py's table and goal ratios on one device (B = 8 models; layer rows at B = 8 and 64), and
+    the layer comparison at the layer batches."""
     models = QUICK_MODELS if quick else ["RayFFM"] + [model.name for model in BASELINES]
     steps, samples, warmup, batches = (16, 2, 1, [2]) if quick else (1024, 10, 3, [8, 64])
     table = benchmark.run([device], models, batches[:1], batches, steps, samples, warmup, "default")
-    return table, benchmark.goals(table)
+    comparison = benchmark.layer_comparison(device, batches, steps, samples, warmup)
+    return table, benchmark.goals(table), comparison
 
 
-def summary(device: torch.device, tests: pd.DataFrame, code: int, table: pd.DataFrame, goals: pd.DataFrame) -> str:
-    """The one table: test counts, the CUDA tests, the paper's speed comparison and every goal."""
+def summary(
+    device: torch.device,
+    tests: pd.DataFrame,
+    code: int,
+    table: pd.DataFrame,
+    goals: pd.DataFrame,
+    comparison: pd.DataFrame,
+) -> str:
+    """The one table: test counts, the CUDA tests, the paper's speed comparison, every goal and the layer
+    comparison."""
     counts = tests["outcome"].value_counts()
     cuda_tests = tests[tests["test"].str.contains(r"cuda", case=False)]
     cuda_skips = int((tests["reason"].fillna("").str.contains(CUDA_SKIP)).sum()) if "reason" in tests else 0
@@ -108,6 +121,9 @@ def summary(device: torch.device, tests: pd.DataFrame, code: int, table: pd.Data
         rows.append(
             (f"goal {goal.goal}, B = {goal.batch}", f"{goal.ratio:.3f} (target <= {goal.target:.3g}): {verdict}")
         )
+    for (batch, precision), group in comparison.groupby(["batch", "precision"], sort=False):
+        cells = [f"{row.layer} {row.median_ms:.2f} ms ({row.launched_ops} ops)" for row in group.itertuples()]
+        rows.append((f"training step, B = {batch}, {precision}", "; ".join(cells)))
     header = f"GPU check on {device_name(device)}, torch {torch.__version__}"
     lines = [f"## {header}", "", "| check | result |", "|---|---|"] + [f"| {key} | {value} |" for key, value in rows]
     return "\n".join(lines) + "\n"
@@ -130,11 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     code, tests = run_tests(args.quick)
     tests.to_csv(args.out / "tests.csv", index=False)
-    table, goals = run_benchmark(device, args.quick)
+    table, goals, comparison = run_benchmark(device, args.quick)
     name = "throughput_gpu" if device.type == "cuda" else "throughput_cpu"
     table.to_csv(args.out / f"{name}.csv", index=False)
     goals.to_csv(args.out / f"{name}_goals.csv", index=False)
-    report = summary(device, tests, code, table, goals) + f"\n{time.perf_counter() - started:.0f} s in all\n"
+    comparison.to_csv(args.out / f"{name}_comparison.csv", index=False)
+    report = summary(device, tests, code, table, goals, comparison)
+    report += f"\n{time.perf_counter() - started:.0f} s in all\n"
     (args.out / "summary.md").write_text(report)
     print(report)
     cuda_skipped = "reason" in tests and tests["reason"].fillna("").str.contains(CUDA_SKIP).any()

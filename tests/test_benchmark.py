@@ -138,3 +138,22 @@ def test_the_ffm_layers_plain_training_step_launches_at_most_200_ops(steps: int)
     cell, x = torch.nn.GRUCell(128, 256), torch.randn(8, 64, 128)
     loop = benchmark.train_step(cell, lambda: torch.stack([cell(x[:, t]) for t in range(64)], 1))
     assert len(benchmark.launched_ops(loop)) > 200
+
+
+def test_the_equations_in_the_authors_form_are_the_layers() -> None:
+    """benchmark.EquationsFFM, the GPU comparison's reference (gamma^t times a cumulative sum of gamma^-t u),
+    computes the ffm layer's outputs with its weights, and its gradients."""
+    import benchmark
+    from ffm import FFM
+
+    ffm = FFM(16, 8, 4, 12)
+    equations = benchmark.EquationsFFM(ffm)
+    x = torch.randn(3, 100, 16)
+    ours, theirs = ffm(x)[0], equations(x)
+    torch.testing.assert_close(theirs, ours, rtol=1e-4, atol=1e-4)
+    for a, b in zip(
+        torch.autograd.grad(ours.square().sum(), list(ffm.parameters())),
+        torch.autograd.grad(theirs.square().sum(), list(ffm.parameters())),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)

@@ -36,9 +36,14 @@ def test_cpu_mode_collects_the_torch_only_tests_and_benchmarks(tmp_path: Path) -
     assert (table.dropna(subset=["median_ms"])["median_ms"] > 0).all()
     goals = pd.read_csv(tmp_path / "throughput_cpu_goals.csv")
     assert {"FFM / FFM-linears", "FFM / GRU", "FFM / GRUCell (T=1)"} <= set(goals["goal"])
+    comparison = pd.read_csv(tmp_path / "throughput_cpu_comparison.csv")
+    assert set(comparison["layer"]) == {"FFM", "FFM-equations", "GRU"}
+    assert set(comparison["precision"]) == {"float32", "autocast-bfloat16"}
+    assert (comparison["median_ms"] > 0).all() and (comparison["launched_ops"] > 0).all()
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("## GPU check on CPU") and f"{len(tests)} collected" in summary
     assert "| layer train step, B = 2 | FFM" in summary and "| goal FFM / GRU, B = 2 |" in summary
+    assert "| training step, B = 2, autocast-bfloat16 | FFM " in summary
 
 
 def test_rl_stack_list_is_exactly_the_files_that_need_it() -> None:

@@ -18,4 +18,4 @@ from ffm.ffm import FFM, DropInFFM
 from ffm.scan import chunked_scan
 
 __all__ = ["FFA", "FFM", "DropInFFM", "chunked_scan"]
-__version__ = "1.2.0"
+__version__ = "1.3.0"
