@@ -7,7 +7,7 @@ no RLlib in the process, so the same code runs wherever torch does):
   inference  one single-timestep forward at B = 1 with the recurrent state carried
   peak_mem_mb of a training step: CUDA peak allocated bytes; on CPU the peak resident memory of a fresh
              process that builds the model and runs two training steps (row "process-baseline": the same
-             process without a model, i.e. torch, the inputs and the interpreter; also for layer/FFM and
+             process without a model, i.e. torch, the inputs and the interpreter; also for layer/FFM, FFM-plain and
              layer/GRU at each layer batch)
 Reference points of the FFM layer (the foundation issue's performance goals; rows prefixed "layer/"),
 input 128, output 256, m = 32, c = 4, T = 1024, forward + backward:
@@ -61,7 +61,7 @@ from models.network import MemoryNetwork
 from results_schema import PROCESS_BASELINE, THROUGHPUT_COLUMNS
 
 INPUT, OUTPUT, MEMORY, CONTEXT = 128, 256, 32, 4
-MEASURED_LAYERS = ("layer/FFM", "layer/GRU")  # layer rows with a peak memory (fresh process) on CPU
+MEASURED_LAYERS = ("layer/FFM", "layer/FFM-plain", "layer/GRU")  # layer rows with a peak memory (fresh process) on CPU
 
 
 def retain_freed_memory() -> bool:
@@ -122,8 +122,7 @@ def train_step(module: nn.Module, forward: Callable[[], torch.Tensor]) -> Callab
 def standalone_cases(batch: int, steps: int, device: torch.device) -> dict[str, tuple[nn.Module, Callable]]:
     """name -> (module, training-step closure) at one batch size."""
     x = torch.randn(batch, steps, INPUT, device=device)
-    ffm, gru = (layer_module(name).to(device) for name in ("layer/FFM", "layer/GRU"))
-    plain = FFM(INPUT, MEMORY, CONTEXT, OUTPUT, blockwise=False).to(device)
+    ffm, plain, gru = (layer_module(name).to(device) for name in MEASURED_LAYERS)
     linears = nn.ModuleList([nn.Linear(INPUT, ffm.pre.out_features), nn.Linear(ffm.mix.in_features, OUTPUT)])
     linears.to(device)
     mixed = torch.randn(batch, steps, ffm.mix.in_features, device=device, requires_grad=True)
@@ -253,8 +252,10 @@ def comparison_steps(
 
 
 def layer_module(name: str) -> nn.Module:
-    """The layer/FFM or layer/GRU module (its peak memory is measured too)."""
-    return FFM(INPUT, MEMORY, CONTEXT, OUTPUT) if name == "layer/FFM" else nn.GRU(INPUT, OUTPUT, batch_first=True)
+    """The module of a layer row whose peak memory is measured too (``MEASURED_LAYERS``)."""
+    if name == "layer/GRU":
+        return nn.GRU(INPUT, OUTPUT, batch_first=True)
+    return FFM(INPUT, MEMORY, CONTEXT, OUTPUT, blockwise=name == "layer/FFM")
 
 
 def single_step_cases(device: torch.device) -> dict[str, tuple[nn.Module, Callable]]:

@@ -212,8 +212,8 @@ def carry_scan(x: torch.Tensor, log_decay: torch.Tensor, cut: torch.Tensor | Non
         return _blocked_carry_scan(x, log_decay, cut)
     position = torch.arange(steps, device=x.device)
     lag = position[:, None] - position[None, :]  # [n, k] = n - k
-    matrix = torch.where((lag >= 0)[:, :, None, None], torch.exp(lag.clamp(min=0)[:, :, None, None] * log_decay), 0)
-    sums = torch.einsum("nkmc,kbmc->nbmc", matrix, x)
+    matrix = torch.where((lag >= 0)[..., None, None], torch.exp(lag.clamp(min=0)[..., None, None] * log_decay), 0)
+    sums = _complex_matmul(matrix.permute(2, 3, 0, 1), x.permute(2, 3, 0, 1)).permute(2, 3, 0, 1)  # [N, B, m, c]
     if cut is None:
         return sums
     start = torch.where(cut, position[:, None], 0).cummax(0).values  # [N, B]: the last cut at or before n, or 0
@@ -246,6 +246,15 @@ def _blocked_carry_scan(x: torch.Tensor, log_decay: torch.Tensor, cut: torch.Ten
         carried = carried * (block_cut.cumsum(0) == 0)[:, :, None, None]
     states = (local + carried).unflatten(1, (blocks, batch)).transpose(0, 1).flatten(0, 1)
     return states[:steps]
+
+
+def _complex_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for complex a [..., n, k] and b [..., k, j] as one real matmul, [[Re a, -Im a], [Im a, Re a]]
+    times [Re b; Im b] (torch's complex matmul on CPU copies every matrix of the batch)."""
+    a_re, a_im = torch.view_as_real(a).unbind(-1)
+    b_re, b_im = torch.view_as_real(b).unbind(-1)
+    real = torch.cat([torch.cat([a_re, -a_im], -1), torch.cat([a_im, a_re], -1)], -2) @ torch.cat([b_re, b_im], -2)
+    return torch.complex(*real.chunk(2, -2))
 
 
 class _ChunkCarry(torch.autograd.Function):
