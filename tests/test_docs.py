@@ -269,6 +269,12 @@ def test_the_layer_goals_prose() -> None:
         f"five matmuls are {ffm_flops / 1e9:.0f} GFLOP, {ffm_flops / gru_flops:.2f}x the GRU's {gru_flops / 1e9:.0f}",
         f"its Linear layers alone take {ms['layer/FFM-linears', 64] / ms['layer/GRU', 64]:.2f}x the GRU here",
     )
+    plain = ms.xs("layer/FFM-plain") / ms.xs("layer/FFM")
+    assert_quotes(
+        "docs/efficiency.md",
+        f"the plain path took {plain[8]:.2f}x the blockwise path's time at B = 8 and {plain[64]:.2f}x at B = 64",
+        f"it measured {goals[8, 'FFA / FFM-linears']:.2f}x the Linear layers at B = 8",
+    )
 
 
 def test_the_ten_times_trials_pass_through_the_cpu_trials() -> None:
