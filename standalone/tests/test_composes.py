@@ -53,21 +53,22 @@ def test_the_scan_keeps_its_precision_under_autocast():
 
 
 @pytest.mark.parametrize("module", ["FFM", "DropInFFM"])
-def test_autocast_training_matches_float32(module):
-    """A bfloat16 autocast training step runs (as nn.GRU's does) and gives float32's values and gradients to
-    bfloat16's precision."""
+def test_autocast_training_matches_float32(module, device):
+    """An autocast training step (bfloat16 on CPU, float16 on CUDA) runs, as nn.GRU's does, and gives
+    float32's values and gradients to the half precision's."""
     torch.manual_seed(0)
     layer = make_ffm() if module == "FFM" else DropInFFM(5, 7, batch_first=True, memory_size=6, context_size=3)
-    x, _, _ = inputs()
+    layer.to(device)
+    x = inputs()[0].to(device)
 
     def step() -> list[torch.Tensor]:
         y = layer(x)[0]
         return [y, *torch.autograd.grad(y.square().sum(), list(layer.parameters()))]
 
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16):
         autocast = step()
     for ours, full in zip(autocast, step(), strict=True):
-        assert relative_error(ours.detach().float(), full) < 5e-2
+        assert relative_error(ours.detach().float().cpu(), full.cpu()) < 5e-2
 
 
 @pytest.mark.parametrize("blockwise", [True, False])

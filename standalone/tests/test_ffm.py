@@ -60,7 +60,7 @@ def test_training_path_values_and_gradients_match_paper_equations(gates, block_r
     hand-written backward); values and every gradient, through y and the final state, must equal autograd
     through the written-out equations. Blocks: the default (one), one sequence each (48 rows: 40 steps
     padded to 3 chunks), one 16-step chunk each (a sequence split over blocks, the last one padded);
-    "whole": the path of other aggregators (here FFA hooked), whole sequences and ``GatedNorm``."""
+    "whole": the path of other aggregators (here FFA hooked), whole sequences and the plain output stage."""
     if isinstance(block_rows, int):
         monkeypatch.setattr(readout, "BLOCK_ROWS", block_rows)
     ffm = make_ffm(**gates)
