@@ -28,8 +28,8 @@ from typing import NamedTuple
 import torch
 
 CHUNK_SIZE = 64
-"""L of the plain scan: T/L carried states, so log2(T/64) Hillis-Steele steps (6 at T = 4096); a chunk's matmul
-costs L 2c multiply-adds per input, a quarter of the mix W3's at m = 32, c = 4, output 256."""
+"""L of the plain scan: T/L carried states, one ``carry_scan`` block up to T = 4,096; a chunk's matmul costs
+L 2c multiply-adds per input, a quarter of the mix W3's at m = 32, c = 4, output 256."""
 CPU_CHUNK_SIZE = 16
 """L of FFM's CPU path (``ffm.readout``), whose chunk carry is sequential: fewer flops per step were faster there."""
 
@@ -46,11 +46,12 @@ def chunked_scan(
     Args:
         u: real [B, T, m], the input added to all c traces of its row.
         log_gamma: complex128 [m, c], a + i w.
-        state: complex [B, m, c] of u's precision, the state before the first step.
+        state: complex [B, m, c], the state before the first step; the scan runs in its precision (u is
+            cast to it, so autocast's half-precision u keeps float32 states).
         resets: optional bool [B, T]; True zeroes the state before u_t is added.
         chunk_size: L.
     Returns:
-        complex [B, T, m, c] of u's precision (complex64 for float32).
+        complex [B, T, m, c] of the state's precision (complex64 for float32).
     """
     batch, steps, m = u.shape
     if steps == 0:
