@@ -359,6 +359,57 @@ def use_assigned_cpus() -> None:
     torch.set_num_threads(max(int(cpus), 1))
 
 
+def trial_resources(settings: Settings) -> dict[str, float]:
+    """What one trial asks Ray for (RLlib's PPO.default_resource_request of build_config): a CPU for the trial
+    process, which holds the learner and, with --workers 0, samples too; a CPU per env runner; the learner's
+    GPUs. Builds no Ray cluster."""
+    from ray.rllib.algorithms.ppo import PPO
+
+    required = PPO.default_resource_request(build_config(settings)).required_resources
+    return {"CPU": required.get("CPU", 0), "GPU": required.get("GPU", 0)}
+
+
+def local_resources() -> dict[str, float]:
+    """The CPUs and GPUs Ray would find on this machine (its own count, which honours a container's quota)."""
+    import torch
+
+    try:
+        from ray._private.utils import get_num_cpus
+
+        cpus = get_num_cpus()
+    except ImportError:  # Ray moved its private helper: the machine's count
+        cpus = os.cpu_count() or 1
+    return {"CPU": cpus, "GPU": torch.cuda.device_count()}
+
+
+def unfit_for_this_machine(settings: Settings, available: Mapping[str, float]) -> str | None:
+    """Why a trial cannot start on a machine with ``available`` CPUs and GPUs (Ray would wait for it forever),
+    with the settings that fit; None when it fits."""
+    asked = trial_resources(settings)
+    short = [kind for kind in asked if asked[kind] > available.get(kind, 0)]
+    if not short:
+        return None
+    envs = max(settings.workers, 1) * settings.envs_per_worker
+    fixes = []
+    if "CPU" in short:
+        fixes.append(
+            f"sample in the trial process, --workers 0 --envs-per-worker {envs} (the same batch of "
+            f"{settings.bptt_cutoff * envs:,} env steps on one core per trial, as the committed runs used)"
+        )
+    if "GPU" in short:
+        fixes.append("train on the CPU, --gpu 0")
+
+    def count(number: float, kind: str) -> str:
+        return f"{number:g} {kind}{'' if number == 1 else 's'}"
+
+    here = f"{count(available.get('CPU', 0), 'CPU')} and {count(available.get('GPU', 0), 'GPU')}"
+    return (
+        f"a trial asks for {count(asked['CPU'], 'CPU')} ({settings.workers} env runners + 1 for the trial's "
+        f"learner) and {count(asked['GPU'], 'GPU')}, but this machine has {here}, so Ray would wait for it "
+        f"forever. To fit: {'; '.join(fixes)}; or run on a Ray cluster (--address)."
+    )
+
+
 def _finite_or(value: float | None, default: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else default
 
@@ -423,7 +474,13 @@ def trial_name(trial) -> str:
 
 
 def run(settings: Settings):
-    """Run (or resume) the grid; returns Tune's ResultGrid."""
+    """Run (or resume) the grid; returns Tune's ResultGrid. Without a cluster (--address), a trial that cannot
+    fit this machine ends the run before Ray starts (unfit_for_this_machine)."""
+    hide_rllib_notices()
+    if not settings.address:
+        unfit = unfit_for_this_machine(settings, local_resources())
+        if unfit:
+            sys.exit(f"ppo.py: {unfit}")
     if settings.project:
         os.environ.setdefault("WANDB_MODE", "offline")  # before Ray starts: the integration reads it there
     # no automatic TensorBoard logger: it warns "NaN or Inf found in input tensor" at the NaN MMER of every
@@ -440,9 +497,7 @@ def run(settings: Settings):
     experiment = settings.storage / settings.name
     _check_same_experiment(experiment, settings)
     experiment.mkdir(parents=True, exist_ok=True)
-    hide_rllib_notices()
-    if not settings.verbose:
-        logging.getLogger("ray").handlers = [logging.FileHandler(experiment / "ray.log")]
+    route_ray_logs(settings, experiment)
     ray.init(
         address=settings.address or None,
         log_to_driver=settings.verbose,  # otherwise each trial's output goes to stdout / stderr in its folder
@@ -485,6 +540,22 @@ def run(settings: Settings):
         )
     (experiment / "settings.json").write_text(json.dumps(_settings_record(settings), indent=2))
     return tuner.fit()
+
+
+# Tune's warning that no trial can be placed (too few CPUs or GPUs on the cluster for one trial), once a minute
+UNPLACEABLE_LOGGER = "ray.tune.execution.insufficient_resources_manager"
+
+
+def route_ray_logs(settings: Settings, experiment: Path) -> None:
+    """Ray's and Tune's log lines to ray.log in the experiment folder (the console with --verbose), except
+    Tune's warning that no trial can be placed, which reaches the console too: on a cluster it is the one
+    word of why nothing runs."""
+    if settings.verbose:
+        return
+    logging.getLogger("ray").handlers = [logging.FileHandler(experiment / "ray.log")]
+    unplaceable = logging.getLogger(UNPLACEABLE_LOGGER)
+    unplaceable.handlers = [logging.StreamHandler(sys.stderr)]
+    unplaceable.handlers[0].setLevel(logging.WARNING)
 
 
 def hide_rllib_notices() -> None:

@@ -80,6 +80,59 @@ def test_help_documents_flags_and_variables() -> None:
         assert f"--{flag}" in result.stdout and variable in result.stdout
 
 
+def test_a_trial_asks_for_a_cpu_per_env_runner_and_one_for_its_learner() -> None:
+    assert ppo.trial_resources(ppo.parse_settings(["--gpu", "0"], environ={})) == {"CPU": 5, "GPU": 0}
+    one_core = ppo.parse_settings(["--workers", "0", "--envs-per-worker", "64", "--gpu", "1"], environ={})
+    assert ppo.trial_resources(one_core) == {"CPU": 1, "GPU": 1}
+    for preset in ppo.PRESETS:  # every preset, and so every committed run, fits one core per trial
+        assert ppo.trial_resources(ppo.parse_settings(["--preset", preset, "--gpu", "0"], environ={}))["CPU"] == 1
+
+
+def test_a_trial_too_big_for_this_machine_ends_before_ray_starts(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The authors' defaults (4 env runners: 5 CPUs per trial) on 2 cores: one clear error, naming the setting
+    that fits, before Ray starts or the experiment folder is made; on a cluster (--address) no such check."""
+    import ray
+
+    monkeypatch.setattr(ppo, "local_resources", lambda: {"CPU": 2, "GPU": 0})
+    settings = ppo.parse_settings(["--experiment", "RepeatPreviousEasy", "--storage", str(tmp_path)], environ={})
+    with pytest.raises(SystemExit) as exit_info:
+        ppo.run(settings)
+    message = str(exit_info.value.code)
+    assert "a trial asks for 5 CPUs (4 env runners + 1 for the trial's learner)" in message
+    assert "this machine has 2 CPUs" in message
+    assert "--workers 0 --envs-per-worker 64 (the same batch of 65,536 env steps on one core per trial" in message
+    assert not ray.is_initialized() and not (tmp_path / settings.name).exists()
+    assert "new API stack" not in capsys.readouterr().err  # RLlib's notice is hidden here too
+    fits = ppo.parse_settings(["--workers", "0", "--envs-per-worker", "64", "--gpu", "0"], environ={})
+    assert ppo.unfit_for_this_machine(fits, {"CPU": 1, "GPU": 0}) is None
+    gpu = ppo.parse_settings(["--workers", "0", "--gpu", "1"], environ={})
+    assert "To fit: train on the CPU, --gpu 0;" in ppo.unfit_for_this_machine(gpu, {"CPU": 2, "GPU": 0})
+    monkeypatch.setattr(ppo, "unfit_for_this_machine", lambda *args: pytest.fail("checked on a cluster"))
+    monkeypatch.setattr(ppo, "_check_same_experiment", lambda *args: pytest.fail("stop here: past the check"))
+    for variable, value in (("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"), ("RAY_AIR_NEW_OUTPUT", "0")):
+        monkeypatch.setenv(variable, value)  # run() sets them; restored after the test
+    cluster = ppo.parse_settings(["--address", "auto", "--storage", str(tmp_path / "shared")], environ={})
+    with pytest.raises(pytest.fail.Exception, match="past the check"):
+        ppo.run(cluster)
+
+
+def test_tunes_warning_that_no_trial_can_be_placed_reaches_the_console(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Ray's and Tune's logs go to ray.log, but Tune's warning that a trial fits no node (a cluster too small
+    for one trial) is written to the console as well."""
+    import logging
+
+    for name in ("ray", ppo.UNPLACEABLE_LOGGER):
+        monkeypatch.setattr(logging.getLogger(name), "handlers", list(logging.getLogger(name).handlers))
+    ppo.route_ray_logs(ppo.parse_settings([], environ={}), tmp_path)
+    logging.getLogger(ppo.UNPLACEABLE_LOGGER).warning("You asked for 5 CPUs and 0 GPUs per trial")
+    logging.getLogger("ray.tune.tune").warning("another of Tune's lines")
+    for handler in logging.getLogger("ray").handlers:
+        handler.flush()
+    assert capsys.readouterr().err.strip() == "You asked for 5 CPUs and 0 GPUs per trial"
+    logged = (tmp_path / "ray.log").read_text()
+    assert "You asked for 5 CPUs" in logged and "another of Tune's lines" in logged
+
+
 def test_wrapped_envs_carry_previous_action_and_antialias_flag() -> None:
     env = ppo.make_env("RepeatPreviousEasy")
     observation, _ = env.reset(seed=0)
