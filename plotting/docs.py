@@ -22,6 +22,7 @@ from plotting.paper_settings import PAPER, SCALED, load_runs
 from plotting.paper_settings import TABLE as PAPER_SETTINGS_TABLE
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import above_baseline, load_throughput, model_rows
+from plotting.verdict import TIED, claim, seeds_spread, verdict
 from results_schema import FFM, FFM_ABLATIONS, LINEAR_ATTENTION, LINEAR_ATTENTION_DOT
 
 CPU_BUDGET = 24_576  # env steps per trial of ppo.py's cpu preset (tests check it against ppo.PRESETS)
@@ -101,7 +102,7 @@ def linear_attention(root: Path) -> str:
         cells = {name: spread(row["mmer_mean"], row["mmer_std"], 3) for name, row in both.iterrows()}
         best = both["mmer_mean"].idxmax()
         change = dot["mmer_mean"] - paper["mmer_mean"]
-        within = abs(change) <= max(paper["mmer_std"], dot["mmer_std"])
+        within = verdict(dot["mmer_mean"], dot["mmer_std"], paper["mmer_mean"], paper["mmer_std"]) == TIED
         rows.append(
             {
                 "env": env,
@@ -464,8 +465,9 @@ def rerun_comparison(root: Path) -> pd.DataFrame:
         joined = pd.read_csv(path).merge(after, on=["env", "model"], suffixes=("_before", "_after"), validate="1:1")
         tables.append(joined.assign(run=run))
     table = pd.concat(tables, ignore_index=True)
-    change = table["mmer_mean_after"] - table["mmer_mean_before"]
-    return table.assign(change=change, within=change.abs() <= table[["mmer_std_before", "mmer_std_after"]].max(axis=1))
+    columns = ["mmer_mean_after", "mmer_std_after", "mmer_mean_before", "mmer_std_before"]
+    within = [verdict(*values) == TIED for values in table[columns].itertuples(index=False)]
+    return table.assign(change=table["mmer_mean_after"] - table["mmer_mean_before"], within=within)
 
 
 def rerun(root: Path) -> str:
@@ -486,6 +488,86 @@ def rerun(root: Path) -> str:
         }
     )
     return markdown(rows)
+
+
+# The README's claims that rest on scores over seeds, each read by plotting.verdict's rule: FFM (or the model the
+# claim is about) against each model it is compared with, on each env or task the claim names.
+CLAIMS = {
+    "popgym": "FFM gets more reward than RNNs on POPGym: `cpu` preset, final MMER, each seed's mean over the 6 envs",
+    "ten-times": "... and it holds as training goes on: `cpu-10x`, final MMER",
+    "paper-settings": "... and at the paper's PPO batch: `paper-settings`, final MMER",
+    "pomdp": "... and as the memory of recurrent SAC / TD3: `pomdp-sac`, `pomdp-td3`, final return",
+    "init": "FFM-32,104 does better on RepeatPrevious than FFM-1,1024: `cpu-10x-init`, final MMER",
+    "ablations": "forgetting is what matters, RayFFM against RayFFMNoDecay: `cpu-ablations`, final MMER",
+    "speed": "FFM trains faster: `paper-settings`, env steps per second of each trial",
+}
+
+
+def _compare(claim_name: str, label: str, model: str, other: str, scores: pd.DataFrame, score: str) -> dict:
+    """One comparison's row: the two models' mean and std over the rows of ``scores`` (one per seed)."""
+    mine, theirs = (scores.loc[scores["model"] == name, score] for name in (model, other))
+    row = {"claim": claim_name, "comparison": label, "model": model, "other": other}
+    row |= {"mean": mine.mean(), "std": mine.std(), "other_mean": theirs.mean(), "other_std": theirs.std()}
+    return row | {"verdict": verdict(row["mean"], row["std"], row["other_mean"], row["other_std"])}
+
+
+def claim_comparisons(root: Path) -> pd.DataFrame:
+    """Every comparison behind the README's claims (CLAIMS): claim, comparison (env, task or model), model,
+    other, both models' mean and std over seeds, and the verdict (plotting.verdict.verdict)."""
+    rows = []
+    trials = pd.read_csv(root / "popgym_final_mmer.csv")
+    cpu = trials[~trials["model"].isin(FFM_ABLATIONS)]
+    per_seed = cpu.groupby(["model", "seed"], as_index=False)["mmer"].mean()
+    others = per_seed.groupby("model")["mmer"].mean().drop(FFM).sort_values(ascending=False).index
+    rows += [_compare("popgym", "mean over the 6 envs", FFM, other, per_seed, "mmer") for other in others]
+    ten = final_mmer(pd.concat(curve_table(path) for path in sorted(root.glob("cpu-10x/*/popgym_curves.csv"))))
+    rows += [_compare("ten-times", env, FFM, "GRU", mine, "mmer") for env, mine in ten.groupby("env")]
+    curves = load_runs(committed_tables("paper-settings", root))
+    paper = final_mmer(curves[curves["run"] == PAPER])
+    rows += [_compare("paper-settings", env, FFM, "GRU", mine, "mmer") for env, mine in paper.groupby("env")]
+    pomdp = pd.read_csv(root / "pomdp_return.csv")
+    for (task, algo), runs in pomdp.groupby(["task", "algo"], sort=False):
+        runs = runs.set_index("memory")
+        row = {"claim": "pomdp", "comparison": f"{task} {algo.upper()}", "model": "FFM", "other": "GRU"}
+        row |= {"mean": runs.loc["ffm", "return_mean"], "std": runs.loc["ffm", "return_std"]}
+        row |= {"other_mean": runs.loc["gru", "return_mean"], "other_std": runs.loc["gru", "return_std"]}
+        rows.append(row | {"verdict": verdict(row["mean"], row["std"], row["other_mean"], row["other_std"])})
+    init = final_mmer(init_study(root))
+    rows += [_compare("init", env, "RayFFM_32_104", FFM, mine, "mmer") for env, mine in init.groupby("env")]
+    ablations = trials[trials["env"].isin(trials.loc[trials["model"].isin(FFM_ABLATIONS), "env"])]
+    rows += [_compare("ablations", env, FFM, "RayFFMNoDecay", mine, "mmer") for env, mine in ablations.groupby("env")]
+    rows += [_compare("speed", env, FFM, "GRU", mine, "steps_per_s") for env, mine in paper.groupby("env")]
+    return pd.DataFrame(rows)
+
+
+def claim_verdicts(root: Path) -> dict[str, str]:
+    """Each claim of CLAIMS with its verdict from its comparisons (plotting.verdict.claim)."""
+    table = claim_comparisons(root)
+    return {name: claim(table.loc[table["claim"] == name, "verdict"]) for name in CLAIMS}
+
+
+def verdicts(root: Path) -> str:
+    """claim_comparisons as Markdown, each claim's verdict after its comparisons."""
+    table = claim_comparisons(root)
+    rows = []
+    for name, text in CLAIMS.items():
+        mine = table[table["claim"] == name]
+        digits = 0 if name in ("pomdp", "speed") else 3
+        for row in mine.itertuples():
+            rows.append(
+                {
+                    "claim": text,
+                    "comparison": f"{row.comparison}: {row.model} vs {row.other}",
+                    "model": spread(row.mean, row.std, digits),
+                    "other": spread(row.other_mean, row.other_std, digits),
+                    "difference": f"{row.mean - row.other_mean:+.{digits}f}",
+                    "seeds' spread": f"{seeds_spread(row.std, row.other_std):.{digits}f}",
+                    "verdict": row.verdict,
+                }
+            )
+            text = ""
+        rows.append({"claim": "", "comparison": "the claim", "verdict": bold(claim(mine["verdict"]))})
+    return markdown(pd.DataFrame(rows).fillna(""))
 
 
 def core_hours(root: Path) -> str:
@@ -538,6 +620,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "layer-memory": layer_memory,
     "ppo-throughput": ppo_throughput,
     "rerun": rerun,
+    "verdicts": verdicts,
     "ppo-settings": ppo_settings,
     "ppo-overhead": ppo_overhead,
     "core-hours": core_hours,

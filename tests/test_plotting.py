@@ -21,6 +21,7 @@ from plotting.pomdp import load_pomdp
 from plotting.popgym_figures import ablation_scores, relative_mmer
 from plotting.source import NoResultsError
 from plotting.throughput import load_throughput, model_rows
+from plotting.verdict import BEHIND, INCONCLUSIVE, TIED, WON, claim, seeds_spread, verdict
 from plotting.wandb_source import BLOCK, log_records, online_runs
 from results_schema import PPO_THROUGHPUT_COLUMNS, THROUGHPUT_COLUMNS
 from tests.modules import RL_STACK, loaded_packages
@@ -579,3 +580,44 @@ def test_batch_compares_the_two_runs_at_equal_steps_and_at_the_end(tmp_path: Pat
             assert row["std"] == pytest.approx(statistics.stdev(values)) and row["seeds"] == len(values)
     with pytest.raises(SystemExit):
         main(["batch", "--source", str(tables[0]), "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "word"),
+    [
+        ((0.5, 0.1), (0.45, 0.05), TIED),  # 0.05 apart, spread 0.1 (the larger std)
+        ((0.5, 0.1), (0.4, 0.02), TIED),  # exactly the spread: tied
+        ((0.5, 0.1), (0.35, 0.02), INCONCLUSIVE),  # 1.5 spreads
+        ((0.5, 0.1), (0.3, 0.02), INCONCLUSIVE),  # exactly twice: not beyond it
+        ((0.5, 0.1), (0.25, 0.02), WON),
+        ((0.25, 0.02), (0.5, 0.1), BEHIND),
+        ((1.0, 0.0), (1.0, 0.0), TIED),  # both at the maximum, no spread
+        ((1.0, 0.0), (0.9, 0.0), WON),
+        ((0.5, math.nan), (0.1, 0.01), INCONCLUSIVE),  # one seed: no spread to read
+    ],
+)
+def test_the_verdict_rule(first: tuple, second: tuple, word: str) -> None:
+    assert verdict(*first, *second) == word
+    assert seeds_spread(first[1], second[1]) == max(first[1], second[1]) or math.isnan(first[1])
+
+
+def test_a_claims_verdict_counts_its_comparisons() -> None:
+    assert claim([WON, WON]) == WON and claim([BEHIND]) == BEHIND and claim([INCONCLUSIVE] * 2) == INCONCLUSIVE
+    assert claim([TIED, TIED, TIED, TIED]) == INCONCLUSIVE  # nothing separated: neither supported nor contradicted
+    assert claim([BEHIND, TIED, TIED]) == "tied on 2, behind on 1"
+    assert claim([INCONCLUSIVE, WON, WON, WON, INCONCLUSIVE]) == "won on 3, inconclusive on 2"
+    with pytest.raises(ValueError, match="expected verdicts among"):
+        claim(["better"])
+    with pytest.raises(ValueError):
+        claim([])
+
+
+def test_the_rerun_comparison_reads_by_the_rule() -> None:
+    """docs/results.md's re-run comparison marks a change "outside" the seeds' spread exactly where the rule does
+    not say tied."""
+    from plotting import docs
+
+    table = docs.rerun_comparison(REPO / "results")
+    for row in table.itertuples():
+        word = verdict(row.mmer_mean_after, row.mmer_std_after, row.mmer_mean_before, row.mmer_std_before)
+        assert row.within == (word == TIED)
