@@ -32,10 +32,10 @@ PAPER_SEEDS = 3
 PAPER_BASELINES = 13  # POPGym's baselines (models/), DiffNC among them
 PPO_LABELS = ("paper", "paper-bptt64", "paper-2runners", "cpu")  # benchmark_ppo.py's settings, in table order
 BEFORE_RERUN = "before-rerun"  # results/before-rerun/<run>/<env>/popgym_mmer.csv: the runs the re-run replaced
-# results/<DOT_RUN>/<env>/: LinearAttentionDot at the cpu preset, beside the cpu chunks' LinearAttention (issue 42)
+# results/<DOT_RUN>/<env>/: LinearAttentionDot at the cpu preset, beside the cpu chunks' LinearAttention
 DOT_RUN = "cpu-linear-attention-dot"
 # The models of a run whose re-run trials a later run replaced: the cpu preset's LinearAttention, now the paper's
-# denominator (issue 42); the re-run's function is LinearAttentionDot, whose trials repeat its final MMER exactly
+# denominator (commit 7fcc6e3); the re-run's function is LinearAttentionDot, whose trials repeat its final MMER exactly
 REPLACED = {"cpu": (LINEAR_ATTENTION,)}
 NODE_CPUS, NODES = 64, 16  # the example cluster (cluster/aws.yaml): c7i.16xlarge workers
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
@@ -471,7 +471,7 @@ def rerun_comparison(root: Path) -> pd.DataFrame:
 
 
 def rerun(root: Path) -> str:
-    """The re-run at the current code against the runs it replaced: final MMER before and after (mean ± std over
+    """The re-run of 2026-12-02 against the runs it replaced: final MMER before and after (mean ± std over
     seeds), whether the change is within the seeds' spread (at most the larger std), and env steps/s per trial."""
     table = rerun_comparison(root)
     rows = pd.DataFrame(

@@ -17,6 +17,7 @@ from plotting.load import curve_table
 from plotting.paper_settings import PAPER, SCALED, load_runs
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import load_throughput, model_rows
+from plotting.verdict import BEHIND, INCONCLUSIVE, TIED, WON, seeds_spread, verdict
 from results_schema import FFM, FFM_ABLATIONS, LINEAR_ATTENTION, LINEAR_ATTENTION_DOT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,10 +73,11 @@ def test_the_answer_on_the_front_page() -> None:
     ranking = [f"{model} {mean:.3f}" for model, mean in means.items()]
     first_envs = (table.idxmax() == FFM).sum()
     mmer = table.loc[[FFM, "GRU"]].map("{:.2f}".format)
-    final = final_mmer(ten_times()).groupby(["env", "model"])["mmer"].mean().map("{:.3f}".format)
-    layers = docs.layer_memory_table(RESULTS)[64]  # peak memory above baseline at B = 64
+    curves = ten_times()
+    final = final_mmer(curves).groupby(["env", "model"])["mmer"].mean().map("{:.3f}".format)
+    early = mmer_at(curves, docs.CPU_BUDGET).groupby(["env", "model"])["mmer"].mean()
+    layers = docs.layer_memory_table(RESULTS)  # peak memory above baseline per batch
     pomdp = pd.read_csv(RESULTS / "pomdp_return.csv").set_index(["task", "algo", "memory"])["return_mean"]
-    ffm_ahead = sum(pomdp[task, algo, "ffm"] > pomdp[task, algo, "gru"] for task, algo, _ in pomdp.index[::2])
     ablations = pd.read_csv(RESULTS / "popgym_mmer.csv").pivot(index="model", columns="env", values="mmer_mean")
     ablations = ablations.loc[[FFM, *FFM_ABLATIONS]].dropna(axis=1)
     train, _, memory = train_and_inference()
@@ -86,16 +88,10 @@ def test_the_answer_on_the_front_page() -> None:
     hours = 15e6 / paper.groupby("model")["env_steps_per_s"].mean() / 3600
     rates = paper.pivot(index="env", columns="model", values="env_steps_per_s")
     ppo_ratio = rates[FFM] / rates["GRU"]
+    dates = paper[paper["model"].isin([FFM, "GRU"])].groupby("env")["date"].agg(set)
+    assert all(len(days) == 1 for days in dates)  # each ratio's two rows from one day
     grid = 45 * 3 * (hours.sum() + len(FFM_ABLATIONS) * hours[FFM] + 7 * hours.mean())
     p = {(t, a): f"{pomdp[t, a, 'ffm']:.0f} vs {pomdp[t, a, 'gru']:.0f}" for t, a, _ in pomdp.index}
-    # the verdict: FFM's lead over the second mean against the seeds' spread (the larger std over seeds of the
-    # two models' means over the envs), and LinearAttention with popgym 1.0.7's denominator beside it
-    trials = pd.read_csv(RESULTS / "popgym_final_mmer.csv")
-    per_seed = trials[trials["model"].isin(table.index)].groupby(["model", "seed"])["mmer"].mean().unstack("seed")
-    second = means.index[1]
-    lead = means[FFM] - means[second]
-    seeds_spread = per_seed.loc[[FFM, second]].std(axis=1).max()
-    assert means.index[0] == FFM and second == "GRU" and seeds_spread < lead < 2 * seeds_spread
     dot = docs.linear_attention_table(RESULTS)["mmer_mean"].xs(LINEAR_ATTENTION_DOT, level="model")
     assert (ablations.idxmin() == "RayFFMNoDecay").all()
     assert sorted(table.columns[table.loc["GRU"] > table.loc[FFM]]) == [
@@ -103,6 +99,8 @@ def test_the_answer_on_the_front_page() -> None:
         "RepeatFirstEasy",
         "RepeatPreviousEasy",
     ]
+    trained = final_mmer(load_runs(committed_tables("paper-settings", RESULTS)).query("run == @PAPER"))
+    trained = trained.groupby("model")["steps_per_s"].mean()
     assert_quotes(
         "README.md",
         f"mean final MMER over 6 envs: **{ranking[0]}**, {', '.join(ranking[1:])}",
@@ -115,28 +113,90 @@ def test_the_answer_on_the_front_page() -> None:
             for short, env, sep in (
                 ("NoisyPositionOnlyCartPole", "NoisyPositionOnlyCartPoleEasy", ","),
                 ("RepeatFirst", "RepeatFirstEasy", ","),
-                ("RepeatPrevious", "RepeatPreviousEasy", ""),
+                ("RepeatPrevious", "RepeatPreviousEasy", ";"),
             )
         ).strip(),
+        f"FFM's lead on NoisyPositionOnlyCartPole at a tenth of the budget "
+        f"({early['NoisyPositionOnlyCartPoleEasy', FFM]:.2f} vs {early['NoisyPositionOnlyCartPoleEasy', 'GRU']:.2f})",
         f"Pendulum-V SAC {p['Pendulum-V', 'sac']}, TD3 {p['Pendulum-V', 'td3']}; "
         f"Pendulum-P SAC {p['Pendulum-P', 'sac']}, TD3 {p['Pendulum-P', 'td3']}",
-        f"**{ffm_ahead} of 4** in FFM's direction",
         f"train step {train['GRU'] / train[FFM]:.1f}x faster than the GRU ({train[FFM]:.1f} vs {train['GRU']:.1f} ms)",
         f"the FFM layer alone {1 / goals[8, 'FFM / GRU']:.1f}x faster than `nn.GRU`",
-        f"PPO at the paper's settings {ppo_ratio['RepeatPreviousEasy']:.1f}x (51-step episodes) to "
-        f"{ppo_ratio['LabyrinthEscapeEasy']:.1f}x (1,023-step) the GRU's env steps per second",
-        f"faster by {ppo_ratio.min():.1f}x to {1 / goals[8, 'FFM / GRU']:.1f}x on CPU",
+        f"training (the run above) {trained[FFM]:.0f} vs {trained['GRU']:.0f} env steps per second, "
+        f"{trained[FFM] / trained['GRU']:.2f}x the GRU's",
+        f"{ppo_ratio['RepeatPreviousEasy']:.1f}x on RepeatPreviousEasy (51-step episodes, measured "
+        f"{dates['RepeatPreviousEasy'].pop()}) to {ppo_ratio['LabyrinthEscapeEasy']:.1f}x on LabyrinthEscapeEasy "
+        f"(up to 1,023 steps, {dates['LabyrinthEscapeEasy'].pop()})",
+        f"faster by {trained[FFM] / trained['GRU']:.1f}x to {1 / goals[8, 'FFM / GRU']:.1f}x on CPU",
+        f"FFM trains {trained[FFM] / trained['GRU']:.1f}x to {1 / goals[8, 'FFM / GRU']:.1f}x faster on CPU",
         f"peak training memory {memory[FFM]:.0f} MB, the GRU {memory['GRU']:.0f} MB",
-        "the FFM layer alone {:.0f} MB, `nn.GRU` {:.0f} MB at B = 64".format(*layers.loc[["layer/FFM", "layer/GRU"]]),
-        f"{memory[FFM] / memory['GRU']:.1f}x the GRU's, "
-        f"{layers['layer/FFM'] / layers['layer/GRU']:.1f}x for the layers alone",
+        "the FFM layer alone {:.0f} MB, `nn.GRU` {:.0f} MB at B = 8, {:.0f} and {:.0f} MB at B = 64".format(
+            *layers.loc[["layer/FFM", "layer/GRU"], 8], *layers.loc[["layer/FFM", "layer/GRU"], 64]
+        ),
+        f"{memory[FFM] / memory['GRU']:.1f}x the GRU's; the layers "
+        + "{:.1f}x at B = 8, {:.1f}x at B = 64".format(*(layers.loc["layer/FFM"] / layers.loc["layer/GRU"])[[8, 64]]),
         f"about {round(grid, -3):,.0f} core-hours",
         f"{len(ppo_trials('cpu'))} trials |",
         f"{len(ppo_trials('cpu-10x'))} trials |",
         f"{len(ppo_trials('cpu-ablations'))} trials |",
         f"({docs.CPU_BUDGET / 15e6:.2%} of the paper's 15M)",
-        f"the best mean, {lead:.3f} ahead of the GRU, more than the seeds' spread ({seeds_spread:.3f},",
         f"with popgym 1.0.7's corrected denominator it scores {dot.mean():.3f}",
+    )
+    assert min(ppo_ratio.min(), trained[FFM] / trained["GRU"]) == trained[FFM] / trained["GRU"]  # "1.2x to"
+
+
+def test_the_verdicts_on_the_front_page_follow_the_rule() -> None:
+    """Each verdict of the claims table is plotting.verdict's, from the committed tables, and the prose beside it
+    names the comparisons that give it."""
+    comparisons = docs.claim_comparisons(RESULTS)
+    verdicts = docs.claim_verdicts(RESULTS)
+    rows = {name: comparisons[comparisons["claim"] == name].set_index("comparison") for name in docs.CLAIMS}
+    popgym = rows["popgym"].set_index("other")
+    won = popgym.index[popgym["verdict"] == WON].tolist()
+    unsure = popgym[popgym["verdict"] == INCONCLUSIVE]
+    lead = (unsure["mean"] - unsure["other_mean"]).map("{:.3f}".format)
+    spreads = [f"{seeds_spread(row.std, row.other_std):.3f}" for row in unsure.itertuples()]
+    assert unsure.index.tolist() == ["GRU", "LSTM"]
+    ten = rows["ten-times"]["verdict"]
+    short = {env: env.removesuffix("Easy") for env in ten.index}
+    tied = " and ".join(short[env] for env in ten.index[ten == TIED])
+    init = rows["init"]["verdict"]
+    ablation = rows["ablations"]["verdict"]
+    assert (rows["pomdp"]["verdict"] == TIED).all() and (ablation == INCONCLUSIVE).all()
+    assert_quotes(
+        "README.md",
+        f"| **{verdicts['popgym']}**: ahead of {', '.join(won[:-1])} and {won[-1]} by more than twice the spread; "
+        f"of the GRU by {lead['GRU']} and the LSTM by {lead['LSTM']}, more than the seeds' spread "
+        f"({spreads[0]} and {spreads[1]}) but less than twice it |",
+        f"| **{verdicts['ten-times']}**: {TIED} on {tied}, far {BEHIND} on RepeatPrevious |",
+        f"| **{verdicts['paper-settings']}** on {rows['paper-settings'].index.item()}, as with the scaled-down batch",
+        f"| **{verdicts['pomdp']}**: {TIED} on all {len(rows['pomdp'])}, every gap within the seeds' spread |",
+        f"| **{verdicts['init']}**: {init['RepeatPreviousEasy']} on Easy (still far {BEHIND} the GRU), "
+        f"{init['RepeatPreviousMedium']} on Medium",
+        f"| **{verdicts['ablations']}**: the full model ahead of no decay on both envs by more than the seeds' "
+        "spread, not twice it |",
+        f"| **{verdicts['speed']}** (env steps per second over the 3 seeds)",
+    )
+    assert verdicts["ten-times"] == f"{TIED} on 2, {BEHIND} on 1" and ten["RepeatPreviousEasy"] == BEHIND
+    easy = comparisons.query("claim == 'init' and comparison == 'RepeatPreviousEasy'").iloc[0]
+    gru = final_mmer(docs.init_study(RESULTS)).query("env == 'RepeatPreviousEasy' and model == 'GRU'")["mmer"]
+    assert verdict(easy["mean"], easy["std"], gru.mean(), gru.std()) == BEHIND  # "still far behind the GRU"
+    # on PositionOnlyCartPole two ablations score above the full model, tied with it, as every other ablation
+    # but the one without decay is on both envs
+    trials = pd.read_csv(RESULTS / "popgym_final_mmer.csv")
+    scores = trials[trials["model"].isin([FFM, *FFM_ABLATIONS])].groupby(["env", "model"])["mmer"].agg(["mean", "std"])
+    above = []
+    for (env, model), row in scores.drop(index=FFM, level="model").iterrows():
+        full = scores.loc[env, FFM]
+        word = verdict(row["mean"], row["std"], full["mean"], full["std"])
+        assert word == (INCONCLUSIVE if model == "RayFFMNoDecay" else TIED), (env, model)
+        if env == "PositionOnlyCartPoleEasy" and row["mean"] > full["mean"] + 0.05:
+            above.append(f"{row['mean']:.3f}")
+    full = scores.loc["PositionOnlyCartPoleEasy", FFM]["mean"]
+    assert_quotes("README.md", f"decay not learned {above[0]}, frequencies not learned {above[1]}, vs {full:.3f}")
+    assert_quotes(
+        "docs/results.md",
+        f"with the decay rates fixed ({above[0]}) and with the frequencies fixed ({above[1]}), against its {full:.3f}",
     )
 
 
@@ -210,7 +270,11 @@ def test_the_linear_attention_prose() -> None:
     mean, std = (table[column].unstack("model") for column in ("mmer_mean", "mmer_std"))
     paper, dot = LINEAR_ATTENTION, LINEAR_ATTENTION_DOT
     change = mean[dot] - mean[paper]
-    outside = sorted(mean.index[change.abs() > std.max(axis=1)])
+    words = {
+        env: verdict(mean.loc[env, dot], std.loc[env, dot], mean.loc[env, paper], std.loc[env, paper])
+        for env in mean.index
+    }
+    outside = sorted(env for env, word in words.items() if word != TIED)
     assert outside == ["PositionOnlyCartPoleEasy", "RepeatFirstEasy"]
     assert (change[["BattleshipEasy", "CountRecallEasy"]].abs() < 0.01).all()
     cells = {
@@ -239,8 +303,11 @@ def test_the_linear_attention_prose() -> None:
     # the re-run's LinearAttention computed phi(q) . z: against the run before the re-run, within the seeds' spread
     before = pd.concat(pd.read_csv(path) for path in RESULTS.glob("before-rerun/cpu/*/popgym_mmer.csv"))
     before = before[before["model"] == paper].set_index("env")
-    moved = (mean[dot] - before["mmer_mean"]).abs()
-    assert len(moved) == 6 and (moved <= pd.concat([std[dot], before["mmer_std"]], axis=1).max(axis=1)).all()
+    moved = [
+        verdict(mean.loc[env, dot], std.loc[env, dot], *before.loc[env, ["mmer_mean", "mmer_std"]])
+        for env in mean.index
+    ]
+    assert len(before) == 6 and set(moved) == {TIED}
     assert_quotes("docs/results.md", "against the runs before the re-run its six means moved by no more than")
 
 
@@ -291,15 +358,38 @@ def test_fidelity_quotes_its_tables() -> None:
         key: f"{mean:.3f} ± {std:.3f}"
         for key, mean, std in zip(runs.mean().index, runs.mean(), runs.std(), strict=True)
     }
-    gru = pd.read_csv(RESULTS / "popgym_mmer.csv").set_index(["model", "env"]).loc["GRU"]
-    gru_cells = [
-        f"{gru.loc[env, 'mmer_mean']:.2f} ± {gru.loc[env, 'mmer_std']:.2f}"
-        for env in ("RepeatFirstEasy", "RepeatPreviousEasy")
-    ]
+    cpu = pd.read_csv(RESULTS / "popgym_mmer.csv").set_index(["model", "env"])
+    envs = ("RepeatFirstEasy", "RepeatPreviousEasy")
+    gru_cells = [f"{cpu.loc[('GRU', env), 'mmer_mean']:.2f} ± {cpu.loc[('GRU', env), 'mmer_std']:.2f}" for env in envs]
+    rerun = [f"{cpu.loc[(FFM, env), 'mmer_mean']:.3f} ± {cpu.loc[(FFM, env), 'mmer_std']:.3f}" for env in envs]
     quotes = [
         f"| {cells[run, 'RepeatFirstEasy']} | {cells[run, 'RepeatPreviousEasy']} |" for run, _ in runs.mean().index[::2]
     ]
-    assert_quotes("FIDELITY.md", *quotes, f"(`results/popgym_mmer.csv`) | {gru_cells[0]} | {gru_cells[1]} |")
+    assert_quotes(
+        "FIDELITY.md",
+        *quotes,
+        f"the re-run of 2026-12-02 (`results/popgym_mmer.csv`) | {rerun[0]} | {rerun[1]} |",
+        f"in the same run (`results/popgym_mmer.csv`) | {gru_cells[0]} | {gru_cells[1]} |",
+    )
+
+
+def test_the_ppo_settings_prose() -> None:
+    """The iterations per trial of the cpu presets, and the budget table's trials per run."""
+    runs = {run: ppo_trials(run) for run in ("cpu", "cpu-ablations", "cpu-10x", "cpu-10x-init", "paper-settings")}
+    cpu = pd.concat(curve_table(path) for path in sorted(RESULTS.glob("cpu*/*/popgym_curves.csv")))
+    cpu = cpu[cpu["step"].groupby([cpu["env"], cpu["model"], cpu["seed"]]).transform("max") < 30_000]
+    iterations = cpu.groupby(["env", "model", "seed"])["step"].count()
+    assert_quotes(
+        "docs/popgym-experiments.md",
+        f"whole episodes, so {iterations.min()} to {iterations.max()} iterations per trial",
+    )
+    dot = ppo_trials(docs.DOT_RUN)
+    linear = runs["cpu"][runs["cpu"]["model"] == LINEAR_ATTENTION]
+    assert_quotes(
+        "docs/results.md",
+        *(f"= {len(trials)} |" for trials in runs.values()),
+        f"LinearAttentionDot (`{docs.DOT_RUN}`) | 2 models x 6 envs x 3 seeds = {len(dot) + len(linear)} |",
+    )
 
 
 # links and anchors
@@ -444,7 +534,7 @@ def test_the_ten_times_prose() -> None:
 
 
 def test_the_rerun_prose() -> None:
-    """The re-run at the current code against the runs it replaced (results/before-rerun/): how many means moved
+    """The re-run of 2026-12-02 against the runs it replaced (results/before-rerun/): how many means moved
     within the seeds' spread, which did not, and the change in env steps per second."""
     table = docs.rerun_comparison(RESULTS)
     within = table["within"].astype(bool)
@@ -455,7 +545,6 @@ def test_the_rerun_prose() -> None:
         f"{within.sum()} of the {len(table)} means (run, env and model) moved by no more than",
         *(f"`{run}` {low:.0%} to {high:.0%}" for run, (low, high) in by_run.iterrows()),
     )
-    assert_quotes("README.md", f"{within.sum()} of {len(table)} final-MMER means")
 
 
 def test_the_init_studys_time_scales_start_at_the_models_initialisation() -> None:
@@ -492,10 +581,10 @@ def test_the_init_study_prose() -> None:
     )
     start = checkpoints[24_576][medium]
     assert_quotes("docs/results.md", f"{start.max():.2f} to {start.min():.2f} at 24,576 steps")
-    for first in order:  # "gaps of less than two seeds' standard deviations"
+    for first in order:  # "gaps of less than two seeds' standard deviations": tied or inconclusive by the rule
         for second in order:
-            gap = abs(mean[medium, first] - mean[medium, second])
-            assert gap < 2 * max(std[medium, first], std[medium, second]), (first, second)
+            word = verdict(mean[medium, first], std[medium, first], mean[medium, second], std[medium, second])
+            assert word in (TIED, INCONCLUSIVE), (first, second)
 
     scales = docs.learned_time_scales(RESULTS).set_index(["env", "model", "time_scale"])
     for env in (easy, medium):
@@ -528,10 +617,29 @@ def test_the_paper_settings_prose() -> None:
     steps = ends[PAPER]["step"].max()
     assert steps.nunique() == 1
     assert_quotes("README.md", f"{steps.iloc[0]:,.0f} env steps per trial", f"{len(seeds) * 2} trials")
-    assert_quotes("docs/results.md", f"trials end at {steps.iloc[0]:,.0f} env steps")
+    iterations = paper.groupby(["model", "seed"])["step"].agg(["count", "min"])
+    assert iterations["count"].nunique() == 1 and iterations["min"].nunique() == 1
+    (count,), (batch,) = iterations["count"].unique(), iterations["min"].unique()  # whole episodes: > 65,536 each
+    assert steps.iloc[0] == count * batch
+    budget = int(ppo.PRESETS["paper-settings"]["steps"])
+    assert budget == 40 * 65_536 and (count - 1) * batch < budget <= count * batch  # the first iteration past it
+    ending = f"whole episodes make each iteration {batch:,} env steps, so the trials end after {count} iterations, at"
+    assert_quotes("docs/results.md", f"a budget of {budget:,} env steps per trial (40 x 65,536; {ending}")
+    assert_quotes("docs/results.md", f"{steps.iloc[0]:,.0f}), 3 seeds, one seed per run")
+    assert_quotes(
+        "docs/popgym-experiments.md",
+        f"a budget of {budget:,} env steps (40 x 65,536; whole episodes make {count} iterations of {batch:,}, ending "
+        f"at {steps.iloc[0]:,.0f})",
+    )
+    scaled_steps = scaled.sort_values("step").groupby(["model", "seed"])["step"].diff().dropna()
+    assert scaled_steps.nunique() == 1 and batch % scaled_steps.iloc[0] == 0
+    assert_quotes(
+        "docs/results.md",
+        f"one PPO iteration per {batch:,} env steps, where `cpu-10x` makes {batch // scaled_steps.iloc[0]:.0f} of "
+        f"{scaled_steps.iloc[0]:,.0f} env steps each on this env",
+    )
     assert_quotes("docs/results.md", f"The GRU ends at {final['GRU']:.3f}, RayFFM at {final[FFM]:.3f}")
     assert (final["GRU"] > final[FFM]) == (ends[SCALED]["mmer"].mean()["GRU"] > ends[SCALED]["mmer"].mean()[FFM])
-    batch = 68_544  # env steps per iteration ("39 iterations of 68,544")
     ffm_curve = paper[paper["model"] == FFM].groupby("step")["mmer"].mean()
     last = ffm_curve.index.max()
     gains = [ffm_curve[last - 10 * k * batch] - ffm_curve[last - 10 * (k + 1) * batch] for k in (0, 1)]
@@ -570,3 +678,142 @@ def test_the_paper_settings_prose() -> None:
         "docs/results.md",
         f"{walls[FFM] / walls['GRU']:.2f}x the GRU's wall time ({speed[FFM]:.0f} against {speed['GRU']:.0f} env steps",
     )
+
+
+# provenance: the commit of each committed result, recorded once (results/README.md's commit column)
+
+HEX = re.compile(r"\b[0-9a-f]{7,40}\b")
+# what pages call every POPGym run at once, in words instead of a run's name
+POPGYM_RUNS = re.compile(r"\bPOPGym runs\b")
+POPGYM_KEYS = ("cpu", "cpu-ablations", "cpu-10x", "cpu-10x-init", "paper-settings", "cpu-linear-attention-dot")
+# the code a result depends on: a run made before its last change is not "at the current code"
+CODE = ("standalone/ffm", "models", "ppo.py")
+
+
+def git(*args: str, stdin: str | None = None) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, input=stdin, capture_output=True, text=True, check=True).stdout
+
+
+def commits(tokens: set[str]) -> dict[str, str]:
+    """The tokens that name a commit of this repository, each with its full hash."""
+    ordered = sorted(tokens)
+    answers = git("cat-file", "--batch-check", stdin="".join(f"{token}^{{commit}}\n" for token in ordered))
+    return {
+        token: line.split()[0]
+        for token, line in zip(ordered, answers.splitlines(), strict=True)
+        if line.split()[1:2] == ["commit"]
+    }
+
+
+def recorded_commits() -> dict[str, set[str]]:
+    """results/README.md's table: each result (a run folder's or a file's name, the first part of each path in the
+    row's first column; <...> stands for each such folder under results/) -> the full hashes in its commit column."""
+    rows = [line for line in (RESULTS / "README.md").read_text().splitlines() if line.startswith("| `")]
+    found: dict[str, set[str]] = {}
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        hashes = set(commits(set(HEX.findall(cells[-1]))).values())
+        assert hashes, f"results/README.md: no commit in the commit column of {cells[0]}"
+        for path in re.findall(r"`([^`]+)`", cells[0]):
+            first = path.split("/")[0]
+            names = [match.name for match in RESULTS.glob(re.sub(r"<[^>]*>", "*", first))] if "<" in first else [first]
+            for name in names if not path.startswith(".") else []:
+                found.setdefault(name, set()).update(hashes)
+    return found
+
+
+def mention(key: str) -> re.Pattern:
+    """A page's mention of a result by name: `key`, `results/key`, or a path under it, in backticks."""
+    return re.compile(rf"`(?:results/)?{re.escape(key)}(?:/[^`]*)?`")
+
+
+def units(markdown: str) -> list[str]:
+    """A page's sentences and table rows, outside code blocks, each on one line."""
+    found = []
+    for block in re.split(r"\n\s*\n", FENCE.sub("", markdown)):
+        lines = block.splitlines()
+        prose = " ".join(line for line in lines if not line.startswith("|"))
+        found += re.split(r"(?<=[.;])\s+(?=[A-Z(`*\[])", " ".join(prose.split()))
+        found += [line for line in lines if line.startswith("|")]
+    return [unit for unit in found if unit]
+
+
+def tracked_pages() -> list[str]:
+    return git("ls-files", "*.md").split()
+
+
+@GIT
+def test_test_helpers_read_pages_as_written() -> None:
+    assert mention("cpu").search("the `cpu` preset") and mention("cpu").search("`results/cpu/ENV/`")
+    assert not mention("cpu").search("`cpu-10x`") and mention("pomdp-sac").search("`pomdp-sac/Pendulum-V`")
+    assert {"pomdp-sac", "pomdp-td3", "cpu-10x"} <= set(recorded_commits())
+    assert units("A `cpu` run. B at a2418b8.\n\n| a | b |\n```\nC.\n```\n") == [
+        "A `cpu` run.",
+        "B at a2418b8.",
+        "| a | b |",
+    ]
+
+
+@GIT
+def test_every_page_names_a_results_commit_as_results_readme_records_it() -> None:
+    """Where a sentence or table row names a committed result (`cpu`, `results/throughput_cpu.csv`, ..., or "the
+    POPGym runs") and a commit at which some committed result was made, the commit is one recorded for a result
+    it names: one record per result, every page reading from it."""
+    recorded = recorded_commits()
+    results_commits = set().union(*recorded.values())
+    pages = {name: units((REPO / name).read_text()) for name in tracked_pages()}
+    named = commits({token for found in pages.values() for unit in found for token in HEX.findall(unit)})
+    wrong = []
+    for name, found in pages.items():
+        for unit in found:
+            keys = [key for key in recorded if mention(key).search(unit)]
+            keys += list(POPGYM_KEYS) if POPGYM_RUNS.search(unit) else []
+            hashes = {token: named[token] for token in HEX.findall(unit) if named.get(token) in results_commits}
+            allowed = set().union(*(recorded[key] for key in keys)) if keys else set()
+            wrong += [f"{name}: {token} beside {', '.join(keys)}: {unit[:160]}" for token, full in hashes.items()
+                      if keys and full not in allowed]  # fmt: skip
+    assert not wrong, "pages name a commit that results/README.md does not record for the result:\n" + "\n".join(wrong)
+
+
+@GIT
+def test_no_page_calls_an_older_run_current() -> None:
+    """ "current code" only for results made at or after the last change to the ffm package, models/ or ppo.py;
+    a sentence that says it and names no result speaks of them all."""
+    last = git("log", "-1", "--format=%H", "--", *CODE).strip()
+    recorded = recorded_commits()
+
+    def current(key: str) -> bool:
+        ancestor = [
+            subprocess.run(["git", "merge-base", "--is-ancestor", last, full], cwd=REPO).returncode == 0
+            for full in recorded[key]
+        ]
+        return all(ancestor)
+
+    stale = []
+    for name in tracked_pages():
+        for unit in units((REPO / name).read_text()):
+            if re.search(r"\bcurrent code\b", unit, re.IGNORECASE):
+                keys = [key for key in recorded if mention(key).search(unit)] or list(recorded)
+                stale += [f"{name}: {unit[:160]}" for key in keys[:1] if not all(current(key) for key in keys)]
+    assert not stale, f"pages call runs made before {last[:7]} (the code's last change) current:\n" + "\n".join(stale)
+
+
+TRACKER = re.compile(
+    r"\b(?:issues?|PR|pull request|ticket)\s*#?\d+|\bissue's\b|\b(?:the|this|that)\s+(?:[\w-]+\s+)?issue\b",
+    re.IGNORECASE,
+)
+
+
+@GIT
+def test_no_page_refers_to_a_tracker_the_reader_does_not_have() -> None:
+    """Every tracked Markdown page says what was done and why, not which issue of a tracker asked for it."""
+    found = [
+        f"{name}: {match.group(0)!r} in {unit[:120]}"
+        for name in tracked_pages()
+        for unit in units((REPO / name).read_text())
+        for match in TRACKER.finditer(unit)
+    ]
+    assert (
+        TRACKER.search("before issue 15") and TRACKER.search("the fidelity issue's own") and TRACKER.search("#30 PR 2")
+    )
+    assert not found, "pages refer to an issue tracker:\n" + "\n".join(found)
