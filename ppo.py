@@ -10,7 +10,9 @@ command again resumes: finished trials are kept, unfinished ones continue from t
 With RAY_ADDRESS (``--address``) set, the trials spread over that Ray cluster: this checkout and the
 ``ffm`` package travel with the job (Ray's runtime environment), so the nodes need only the dependencies,
 and ``--storage`` must be a folder every node can reach. A trial that fails, e.g. because its node died,
-is retried from its last checkpoint (``--max-failures``).
+is retried from its last checkpoint (``--max-failures``). Without a cluster, a grid whose trials cannot fit this
+machine (a CPU per env runner and one for the learner: ``--workers 4`` asks for 5) is refused before Ray starts,
+with the settings that fit (``--workers 0 --envs-per-worker 64``: the paper's batch on one core per trial).
 """
 
 import argparse

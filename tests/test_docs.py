@@ -743,7 +743,7 @@ def tracked_pages() -> list[str]:
 
 
 @GIT
-def test_test_helpers_read_pages_as_written() -> None:
+def test_the_provenance_helpers_read_pages_as_written() -> None:
     assert mention("cpu").search("the `cpu` preset") and mention("cpu").search("`results/cpu/ENV/`")
     assert not mention("cpu").search("`cpu-10x`") and mention("pomdp-sac").search("`pomdp-sac/Pendulum-V`")
     assert {"pomdp-sac", "pomdp-td3", "cpu-10x"} <= set(recorded_commits())
