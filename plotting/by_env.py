@@ -1,0 +1,110 @@
+"""FFM against the GRU env by env, in the units of the authors' plotting/mmer_summary_by_env.py.
+
+Per env, with MMER normalized to [0, 1] as the authors do (0.5 MMER + 0.5), FFM's score relative to the GRU's
+mean in percent, 100 (FFM - mean GRU) / mean GRU, for each of FFM's seeds and their mean; the verdict of FFM
+against the GRU on the final MMER by the one rule (``plotting.verdict``); and each model's mean normalized
+MMER over the envs, with its spread over seeds (each seed's mean over the envs first).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from plotting.figure import panels, save
+from plotting.popgym_figures import final_mmer
+from plotting.source import NoResultsError
+from plotting.verdict import WORDS, verdict
+from results_schema import FFM
+
+BASELINE = "GRU"
+COLORS = {"won": "tab:green", "tied": "tab:gray", "inconclusive": "tab:orange", "behind": "tab:red"}
+
+
+def normalized(mmer: pd.Series) -> pd.Series:
+    """MMER in [-1, 1] as the authors' figure scores it, in [0, 1]."""
+    return 0.5 * mmer + 0.5
+
+
+def relative_by_env(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per env: FFM's and the GRU's final MMER (mean, std over seeds), FFM's normalized score relative
+    to the GRU's mean (``relative``, percent; ``relative_std`` over FFM's seeds) and the verdict, sorted by
+    ``relative``."""
+    final = final_mmer(results)
+    final = final[final["model"].isin([FFM, BASELINE])]
+    envs = [set(final.loc[final["model"] == model, "env"]) for model in (FFM, BASELINE)]
+    both = sorted(envs[0] & envs[1])
+    if not both:
+        raise NoResultsError(f"no env has results of both {FFM} and {BASELINE}")
+    stats = final.groupby(["env", "model"])["mmer"].agg(["mean", "std"]).unstack("model")
+    seeds = seed_relative(final[final["env"].isin(both)])
+    rows = pd.DataFrame(
+        {
+            "ffm_mean": stats[("mean", FFM)],
+            "ffm_std": stats[("std", FFM)],
+            "gru_mean": stats[("mean", BASELINE)],
+            "gru_std": stats[("std", BASELINE)],
+        }
+    ).loc[both]
+    rows["relative"] = seeds.groupby("env")["relative"].mean()
+    rows["relative_std"] = seeds.groupby("env")["relative"].std()
+    rows["verdict"] = [
+        verdict(row.ffm_mean, row.ffm_std, row.gru_mean, row.gru_std) for row in rows.itertuples(index=False)
+    ]
+    return rows.sort_values("relative").rename_axis("env").reset_index()
+
+
+def seed_relative(final: pd.DataFrame) -> pd.DataFrame:
+    """Each of FFM's trials: its normalized final MMER relative to the GRU's mean on its env, in percent."""
+    gru = normalized(final[final["model"] == BASELINE].groupby("env")["mmer"].mean())
+    ffm = final[final["model"] == FFM]
+    return ffm.assign(relative=100 * (normalized(ffm["mmer"]) - ffm["env"].map(gru)) / ffm["env"].map(gru))
+
+
+def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many envs got each verdict, in ``plotting.verdict.WORDS``' order."""
+    counts = table["verdict"].value_counts()
+    return {word: int(counts.get(word, 0)) for word in WORDS}
+
+
+def model_means(results: pd.DataFrame) -> pd.DataFrame:
+    """Each model's mean normalized final MMER over the envs both models ran: the mean and std over seeds of
+    each seed's mean over the envs."""
+    envs = relative_by_env(results)["env"]
+    final = final_mmer(results)
+    final = final[final["model"].isin([FFM, BASELINE])]
+    per_seed = final[final["env"].isin(envs)].assign(score=lambda t: normalized(t["mmer"]))
+    per_seed = per_seed.groupby(["model", "seed"])["score"].mean()
+    table = per_seed.groupby("model").agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    return table.assign(envs=len(envs)).reset_index()
+
+
+def by_env_figure(results: pd.DataFrame, out: Path) -> Path:
+    """FFM relative to the GRU per env (symlog %, each seed and the mean with its spread, coloured by verdict),
+    and both models' mean normalized MMER over the envs with the spread over seeds."""
+    table = relative_by_env(results)
+    seeds = seed_relative(final_mmer(results)[lambda t: t["env"].isin(table["env"])])
+    means = model_means(results)
+    counts = ", ".join(f"{word} {count}" for word, count in verdict_counts(table).items() if count)
+    figure, (left, right) = panels(2, width=6.5, height=max(3.6, 0.4 * len(table)))
+    left.set_xscale("symlog", linthresh=1)
+    positions = np.arange(len(table))
+    left.barh(positions, table["relative"], color=table["verdict"].map(COLORS), alpha=0.6)
+    left.errorbar(table["relative"], positions, xerr=table["relative_std"], fmt="none", ecolor="black", capsize=3)
+    rows = seeds["env"].map(dict(zip(table["env"], positions, strict=True)))
+    left.scatter(seeds["relative"], rows, color="black", s=12, zorder=3, label=f"{FFM}'s seeds")
+    left.set_yticks(positions, table["env"].str.removesuffix("Easy"))
+    left.axvline(0, color="black", linewidth=0.8)
+    left.set(title=f"{FFM} relative to the {BASELINE}: {counts}", xlabel=f"100 ({FFM} - {BASELINE}) / {BASELINE}, %")
+    for word, color in COLORS.items():
+        left.barh([np.nan], [np.nan], color=color, alpha=0.6, label=word)
+    left.legend(fontsize="small", loc="lower right")
+    sns.barplot(data=means, x="mean", y="model", hue="model", ax=right, legend=False)
+    right.errorbar(means["mean"], np.arange(len(means)), xerr=means["std"], fmt="none", ecolor="black", capsize=4)
+    right.set(
+        title=f"Mean over {means['envs'].iloc[0]} envs, std over seeds",
+        xlabel="normalized final MMER (0.5 MMER + 0.5)",
+        ylabel="",
+    )
+    return save(figure, out, "ffm_vs_gru_by_env")
