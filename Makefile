@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench bench-ppo gpu-check clean
+.PHONY: setup demo test lint bench bench-ppo gpu-check reproduce clean
 
 setup: $(INSTALLED)
 
@@ -44,6 +44,12 @@ bench-ppo: setup
 # torch-only tests with CUDA, the GPU benchmark, one summary under results/gpu-check/
 gpu-check:
 	$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) scripts/gpu_check.py
+
+# re-run one committed POPGym trial at the commit results/README.md records for its table, in a temporary git
+# worktree, and compare its curve with the committed one (HEAD=1: at this checkout, against the seeds' spread), e.g.
+# make reproduce RUN=cpu ENV=RepeatFirstEasy MODEL=RayFFM SEED=0
+reproduce: setup
+	$(BIN)/python scripts/reproduce.py --run $(RUN) --env $(ENV) --model $(MODEL) --seed $(SEED) $(if $(HEAD),--head)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

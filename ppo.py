@@ -128,6 +128,7 @@ CPU_ENVS = (
     "PositionOnlyCartPoleEasy,NoisyPositionOnlyCartPoleEasy,BattleshipEasy"  # control, noisy, game
 )
 
+
 # The README's `make demo`: a small real reproduction (minutes on 2 cores) in which memory matters.
 PRESETS = {
     "demo": {
@@ -161,6 +162,10 @@ PRESETS["cpu-10x"] = PRESETS["cpu"] | {
     "steps": "245760",
     "name": "cpu-10x",
 }
+# The per-env comparison: RayFFM and the GRU on the Easy level of all 15 env families at cpu-10x's budget and
+# settings, all at one commit; run one env per session (--experiment ENV --name cpu-10x-all-ENV), each chunk's
+# tables committed to results/cpu-10x-all/ENV when it ends.
+PRESETS["cpu-10x-all"] = PRESETS["cpu-10x"] | {"experiment": "ALL_EASY", "name": "cpu-10x-all"}
 # The authors' discussion of RepeatPrevious (issue 28): FFM initialised at the env's time scales against RayFFM
 # and the GRU at the cpu-10x budget; its RepeatPreviousEasy RayFFM and GRU trials are cpu-10x's, so that chunk
 # runs --models RayFFM_32_104 only (results/README.md).

@@ -4,6 +4,9 @@ Figures (PNG and PDF in --out) and tables:
   table             popgym_mmer.csv / .md: mean final MMER per model and env; popgym_final_mmer.csv per trial;
                     popgym_curves.csv: every iteration (FFM's internals too), readable back as a --source
   summary           figure 1: FFM's MMER relative to every other model per env, mean MMER per model
+  by-env            FFM against the GRU per env in the authors' units (normalized MMER, % of the GRU's), the
+                    verdict per env by the one rule (plotting.verdict) and their counts, both models' mean
+                    normalized MMER over the envs with the spread over seeds
   curves            figure 2: MMER learning curves per env (without the ablations unless --models names them)
   ablations         figure 3: mean MMER of RayFFM and each ablation
   throughput        figure 4: train time, inference latency, peak memory, parameters (benchmark.py's CSV)
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from plotting.by_env import by_env_figure
 from plotting.committed import committed_sets
 from plotting.discussion import init_curves, time_scales_figure
 from plotting.interpretability import interpretability
@@ -97,6 +101,7 @@ def wrote(path: Path) -> str:
 POPGYM: dict[str, Callable[[pd.DataFrame, argparse.Namespace], str]] = {
     "table": table,
     "summary": lambda results, args: wrote(mmer_summary(results, args.out)),
+    "by-env": lambda results, args: wrote(by_env_figure(results, args.out)),
     "curves": curves,
     "ablations": lambda results, args: wrote(ablations(results, args.out)),
     "interpretability": lambda results, args: wrote(interpretability(results, args.out)),
@@ -112,7 +117,7 @@ OTHERS: dict[str, Callable[[argparse.Namespace], str]] = {
 }
 FIGURES = (
     *("table", "summary", "curves", "ablations", "throughput", "ppo", "pomdp", "interpretability", "init"),
-    *("timescales", "batch", "gaps"),
+    *("timescales", "batch", "gaps", "by-env"),
 )
 
 

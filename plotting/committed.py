@@ -36,6 +36,8 @@ FIGURE_SETS = (
         ("table", "summary", "curves", "ablations", "throughput", "ppo", "pomdp", "interpretability", "gaps"),
     ),
     FigureSet("cpu-10x", ("cpu-10x/*/popgym_curves.csv",), ("curves",)),
+    # RayFFM and the GRU on the Easy level of every env family at the cpu-10x budget, one commit (the chunks so far)
+    FigureSet("cpu-10x-all", ("cpu-10x-all/*/popgym_curves.csv",), ("by-env", "curves")),
     # the discussion's init study: cpu-10x's RayFFM and GRU on RepeatPreviousEasy, the rest from cpu-10x-init
     FigureSet(
         "cpu-10x-init",
