@@ -42,7 +42,7 @@ MORE_TRIALS = {
 }
 FIGURE_FILES = (
     *("mmer_summary", "learning_curves", "ablations", "throughput", "ppo_cost", "pomdp", "interpretability"),
-    *("init", "timescales"),
+    *("init", "timescales", "ffm_vs_gru_by_env"),
 )
 
 
@@ -507,7 +507,7 @@ def test_all_skips_what_has_no_results(source: Path, tmp_path: Path, capsys: pyt
     main(["all", "--source", str(source), "--out", str(tmp_path / "figures")])  # no SystemExit: some were made
     skipped = capsys.readouterr().err.splitlines()
     skipped_figures = sorted(line.split(":")[1].strip() for line in skipped)
-    assert skipped_figures == ["ablations", "batch", "init", "pomdp", "ppo", "throughput"]
+    assert skipped_figures == ["ablations", "batch", "by-env", "init", "pomdp", "ppo", "throughput"]
     assert set(FIGURES) == {
         "table",
         "summary",
@@ -521,6 +521,7 @@ def test_all_skips_what_has_no_results(source: Path, tmp_path: Path, capsys: pyt
         "timescales",
         "batch",
         "gaps",
+        "by-env",
     }
 
 
