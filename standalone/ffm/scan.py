@@ -268,9 +268,14 @@ class _ChunkCarry(torch.autograd.Function):
     """
 
     @staticmethod
+    def decays(decay: torch.Tensor, cut: torch.Tensor | None, shape: torch.Size) -> torch.Tensor:
+        """A_n for every step [N, B, m, c]: the decay, zero where cut."""
+        return decay.expand(shape) if cut is None else decay * ~cut[:, :, None, None]
+
+    @staticmethod
     def forward(ctx, x: torch.Tensor, log_decay: torch.Tensor, cut: torch.Tensor | None) -> torch.Tensor:
         decay = torch.exp(log_decay)
-        decays = decay.expand(x.shape) if cut is None else decay * ~cut[:, :, None, None]
+        decays = _ChunkCarry.decays(decay, cut, x.shape)
         states = x.clone()
         for n in range(1, len(x)):
             states[n].addcmul_(decays[n], states[n - 1])
@@ -282,9 +287,8 @@ class _ChunkCarry(torch.autograd.Function):
         x, log_decay, cut, decay, states = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph: gradients that are themselves differentiable
             return differentiable_backward(carry_scan, (x, log_decay, cut), grad, ctx.needs_input_grad)
-        decays = decay.expand(x.shape) if cut is None else decay * ~cut[:, :, None, None]
         grad_x = grad.clone()
-        decays_conj = decays.conj()
+        decays_conj = _ChunkCarry.decays(decay, cut, x.shape).conj()
         for n in range(len(grad) - 2, -1, -1):
             grad_x[n].addcmul_(decays_conj[n + 1], grad_x[n + 1])
         if not ctx.needs_input_grad[1]:
