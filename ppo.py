@@ -128,7 +128,6 @@ CPU_ENVS = (
     "PositionOnlyCartPoleEasy,NoisyPositionOnlyCartPoleEasy,BattleshipEasy"  # control, noisy, game
 )
 
-
 # The README's `make demo`: a small real reproduction (minutes on 2 cores) in which memory matters.
 PRESETS = {
     "demo": {

@@ -27,18 +27,23 @@ def normalized(mmer: pd.Series) -> pd.Series:
     return 0.5 * mmer + 0.5
 
 
-def relative_by_env(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per env: FFM's and the GRU's final MMER (mean, std over seeds), FFM's normalized score relative
-    to the GRU's mean (``relative``, percent; ``relative_std`` over FFM's seeds) and the verdict, sorted by
-    ``relative``."""
+def ffm_and_gru(results: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's final MMER (``plotting.popgym_figures.final_mmer``), FFM's and the GRU's, on the envs both
+    ran; one clear error if none."""
     final = final_mmer(results)
-    final = final[final["model"].isin([FFM, BASELINE])]
     envs = [set(final.loc[final["model"] == model, "env"]) for model in (FFM, BASELINE)]
-    both = sorted(envs[0] & envs[1])
+    both = envs[0] & envs[1]
     if not both:
         raise NoResultsError(f"no env has results of both {FFM} and {BASELINE}")
+    return final[final["model"].isin([FFM, BASELINE]) & final["env"].isin(both)]
+
+
+def relative_by_env(final: pd.DataFrame) -> pd.DataFrame:
+    """One row per env of ``ffm_and_gru``'s trials: FFM's and the GRU's final MMER (mean, std over seeds), FFM's
+    normalized score relative to the GRU's mean (``relative``, percent; ``relative_std`` over FFM's seeds) and
+    the verdict, sorted by ``relative``."""
     stats = final.groupby(["env", "model"])["mmer"].agg(["mean", "std"]).unstack("model")
-    seeds = seed_relative(final[final["env"].isin(both)])
+    seeds = seed_relative(final)
     rows = pd.DataFrame(
         {
             "ffm_mean": stats[("mean", FFM)],
@@ -46,7 +51,7 @@ def relative_by_env(results: pd.DataFrame) -> pd.DataFrame:
             "gru_mean": stats[("mean", BASELINE)],
             "gru_std": stats[("std", BASELINE)],
         }
-    ).loc[both]
+    )
     rows["relative"] = seeds.groupby("env")["relative"].mean()
     rows["relative_std"] = seeds.groupby("env")["relative"].std()
     rows["verdict"] = [
@@ -68,24 +73,19 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     return {word: int(counts.get(word, 0)) for word in WORDS}
 
 
-def model_means(results: pd.DataFrame) -> pd.DataFrame:
-    """Each model's mean normalized final MMER over the envs both models ran: the mean and std over seeds of
-    each seed's mean over the envs."""
-    envs = relative_by_env(results)["env"]
-    final = final_mmer(results)
-    final = final[final["model"].isin([FFM, BASELINE])]
-    per_seed = final[final["env"].isin(envs)].assign(score=lambda t: normalized(t["mmer"]))
-    per_seed = per_seed.groupby(["model", "seed"])["score"].mean()
+def model_means(final: pd.DataFrame) -> pd.DataFrame:
+    """Each model's mean normalized final MMER over ``ffm_and_gru``'s envs: the mean and std over seeds of each
+    seed's mean over the envs."""
+    per_seed = final.assign(score=normalized(final["mmer"])).groupby(["model", "seed"])["score"].mean()
     table = per_seed.groupby("model").agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
-    return table.assign(envs=len(envs)).reset_index()
+    return table.assign(envs=final["env"].nunique()).reset_index()
 
 
 def by_env_figure(results: pd.DataFrame, out: Path) -> Path:
     """FFM relative to the GRU per env (symlog %, each seed and the mean with its spread, coloured by verdict),
     and both models' mean normalized MMER over the envs with the spread over seeds."""
-    table = relative_by_env(results)
-    seeds = seed_relative(final_mmer(results)[lambda t: t["env"].isin(table["env"])])
-    means = model_means(results)
+    final = ffm_and_gru(results)
+    table, seeds, means = relative_by_env(final), seed_relative(final), model_means(final)
     counts = ", ".join(f"{word} {count}" for word, count in verdict_counts(table).items() if count)
     figure, (left, right) = panels(2, width=6.5, height=max(3.6, 0.4 * len(table)))
     left.set_xscale("symlog", linthresh=1)

@@ -34,22 +34,33 @@ HASH = re.compile(r"\b[0-9a-f]{7,40}\b")
 CURVE_DIGITS = 1e-5  # popgym_curves.csv keeps 6 significant digits: a repeated curve agrees to this relative error
 
 
-def committed_curve(run: str, env: str, model: str, seed: int, root: Path = RESULTS) -> pd.DataFrame:
-    """The committed curve (step, mmer per iteration) of one trial, from results/<run>/<chunk>/popgym_curves.csv."""
+def committed_curves(run: str, root: Path = RESULTS) -> pd.DataFrame:
+    """Every committed iteration of a run, from results/<run>/<chunk>/popgym_curves.csv."""
     tables = sorted((root / run).glob("*/popgym_curves.csv"))
     if not tables:
         raise SystemExit(f"--run: expected a run with committed chunk tables under {root}, got {run!r}")
-    curves = load_popgym(tables)
+    return load_popgym(tables)
+
+
+def trial_curve(curves: pd.DataFrame, env: str, model: str, seed: int) -> pd.DataFrame:
+    """One trial's curve (step, mmer per iteration) from a run's curves; empty if the run has no such trial."""
     trial = curves[(curves["env"] == env) & (curves["model"] == model) & (curves["seed"] == seed)]
-    if trial.empty:
-        have = curves[["env", "model", "seed"]].drop_duplicates().astype(str).agg("-".join, axis=1)
-        raise SystemExit(f"no committed trial {env}-{model}-{seed} in run {run}; it has: {', '.join(sorted(have))}")
     return trial[["step", "mmer"]].sort_values("step").reset_index(drop=True)
 
 
-def committed_seeds(run: str, env: str, model: str, root: Path = RESULTS) -> pd.Series:
-    """The final MMER of every committed seed of the model on the env."""
-    final = final_mmer(load_popgym(sorted((root / run).glob("*/popgym_curves.csv"))))
+def committed_curve(curves: pd.DataFrame, run: str, env: str, model: str, seed: int) -> pd.DataFrame:
+    """The committed curve of one trial of a run's curves; one clear error naming the run's trials if it has
+    no such trial."""
+    trial = trial_curve(curves, env, model, seed)
+    if trial.empty:
+        have = curves[["env", "model", "seed"]].drop_duplicates().astype(str).agg("-".join, axis=1)
+        raise SystemExit(f"no committed trial {env}-{model}-{seed} in run {run}; it has: {', '.join(sorted(have))}")
+    return trial
+
+
+def committed_seeds(curves: pd.DataFrame, env: str, model: str) -> pd.Series:
+    """The final MMER of every seed of the model on the env in a run's curves."""
+    final = final_mmer(curves)
     return final[(final["env"] == env) & (final["model"] == model)].set_index("seed")["mmer"]
 
 
@@ -75,9 +86,7 @@ def run_trial(checkout: Path, run: str, env: str, model: str, seed: int, out: Pa
     command += ["--samples", str(seed + 1), *choose, "--storage", str(out), "--name", "reproduce"]
     environ = os.environ | {"PYTHONPATH": os.pathsep.join([str(checkout / "standalone"), str(checkout)])}
     subprocess.run(command, cwd=checkout, env=environ, check=True)
-    curves = load_popgym([out / "reproduce"])
-    trial = curves[(curves["env"] == env) & (curves["model"] == model) & (curves["seed"] == seed)]
-    return trial[["step", "mmer"]].sort_values("step").reset_index(drop=True)
+    return trial_curve(load_popgym([out / "reproduce"]), env, model, seed)
 
 
 def compare(committed: pd.DataFrame, rerun: pd.DataFrame) -> str:
@@ -113,11 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head", action="store_true", help="run at this checkout, not at the recorded commit")
     parser.add_argument("--out", type=Path, help="where the trial's folder goes (default: a temporary folder)")
     args = parser.parse_args(argv)
-    committed = committed_curve(args.run, args.env, args.model, args.seed)
+    curves = committed_curves(args.run)
+    committed = committed_curve(curves, args.run, args.env, args.model, args.seed)
     out = args.out or Path(tempfile.mkdtemp(prefix="reproduce-"))
     if args.head:
         rerun = run_trial(REPO, args.run, args.env, args.model, args.seed, out)
-        seeds = committed_seeds(args.run, args.env, args.model)
+        seeds = committed_seeds(curves, args.env, args.model)
         print(f"{args.env}-{args.model}-{args.seed} at HEAD: {within_spread(rerun['mmer'].iloc[-1], seeds, args.seed)}")
         return
     commit = recorded_commit(args.run, args.env, args.model, args.seed)

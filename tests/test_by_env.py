@@ -30,7 +30,7 @@ def trials() -> pd.DataFrame:
 
 
 def test_relative_scores_and_verdicts_follow_the_authors_units_and_the_rule() -> None:
-    table = by_env.relative_by_env(trials()).set_index("env")
+    table = by_env.relative_by_env(by_env.ffm_and_gru(trials())).set_index("env")
     for env in "ABC":
         gru = sum(0.5 * s + 0.5 for s in SCORES[env, "GRU"]) / 3
         relative = [100 * ((0.5 * s + 0.5) - gru) / gru for s in SCORES[env, "RayFFM"]]
@@ -42,7 +42,7 @@ def test_relative_scores_and_verdicts_follow_the_authors_units_and_the_rule() ->
 
 
 def test_model_means_are_over_envs_then_seeds() -> None:
-    means = by_env.model_means(trials()).set_index("model")
+    means = by_env.model_means(by_env.ffm_and_gru(trials())).set_index("model")
     for model in ("RayFFM", "GRU"):
         per_seed = [sum(0.5 * SCORES[env, model][seed] + 0.5 for env in "ABC") / 3 for seed in range(3)]
         assert means.loc[model, "mean"] == pytest.approx(sum(per_seed) / 3)
@@ -53,4 +53,4 @@ def test_model_means_are_over_envs_then_seeds() -> None:
 def test_the_figure_is_drawn_and_a_missing_model_is_one_clear_error(tmp_path: Path) -> None:
     assert by_env.by_env_figure(trials(), tmp_path).exists()
     with pytest.raises(NoResultsError, match="no env has results of both RayFFM and GRU"):
-        by_env.relative_by_env(trials().query("model == 'RayFFM'"))
+        by_env.ffm_and_gru(trials().query("model == 'RayFFM'"))

@@ -39,7 +39,7 @@ def test_every_committed_trial_has_a_recorded_commit_in_the_history() -> None:
 
 
 def test_a_curve_is_identical_only_with_every_iteration_to_the_tables_precision() -> None:
-    committed = reproduce.committed_curve("cpu", "RepeatFirstEasy", "RayFFM", 0)
+    committed = reproduce.committed_curve(reproduce.committed_curves("cpu"), "cpu", "RepeatFirstEasy", "RayFFM", 0)
     assert reproduce.compare(committed, committed).startswith(f"identical: {len(committed)} iterations")
     rounded = committed.assign(mmer=committed["mmer"] * (1 + 1e-7))
     assert reproduce.compare(committed, rounded).startswith("identical")
