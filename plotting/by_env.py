@@ -6,6 +6,7 @@ against the GRU on the final MMER by the one rule (``plotting.verdict``); and ea
 MMER over the envs, with its spread over seeds (each seed's mean over the envs first).
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from plotting.verdict import WORDS, verdict
 from results_schema import FFM
 
 BASELINE = "GRU"
+SATURATED = 0.95  # final MMER at or above which an env no longer separates two models
 COLORS = {"won": "tab:green", "tied": "tab:gray", "inconclusive": "tab:orange", "behind": "tab:red"}
 
 
@@ -71,6 +73,31 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     """How many envs got each verdict, in ``plotting.verdict.WORDS``' order."""
     counts = table["verdict"].value_counts()
     return {word: int(counts.get(word, 0)) for word in WORDS}
+
+
+def next_paper_settings_env(table: pd.DataFrame, already: Iterable[str]) -> tuple[str, str]:
+    """The env on which to run the paper's PPO settings next, from ``relative_by_env``'s table, by one rule:
+    among the envs not in ``already`` where neither model has saturated (both means below SATURATED), the one
+    where FFM leads the GRU by the most beyond the seeds' spread (difference of the means less the larger std);
+    if FFM leads beyond the spread nowhere, the one where FFM's mean is closest to or furthest above the
+    GRU's. Returns the env and why, in words."""
+    open_envs = table[~table["env"].isin(list(already))]
+    candidates = open_envs[(open_envs["ffm_mean"] < SATURATED) & (open_envs["gru_mean"] < SATURATED)]
+    if candidates.empty:
+        raise NoResultsError(f"every env is saturated (final MMER >= {SATURATED}) or already run: {list(table['env'])}")
+    difference = candidates["ffm_mean"] - candidates["gru_mean"]
+    beyond = difference - candidates[["ffm_std", "gru_std"]].max(axis=1)
+    if (beyond > 0).any():
+        row = candidates.loc[beyond.idxmax()]
+        return row["env"], (
+            f"FFM leads the GRU by {difference[beyond.idxmax()]:+.3f}, {beyond.max():.3f} beyond the seeds' spread, "
+            f"the most of the {len(candidates)} envs where neither is at {SATURATED} MMER"
+        )
+    row = candidates.loc[difference.idxmax()]
+    return row["env"], (
+        f"FFM leads the GRU beyond the seeds' spread on none of the {len(candidates)} envs where neither is at "
+        f"{SATURATED} MMER; its gap is smallest here ({difference.max():+.3f})"
+    )
 
 
 def model_means(final: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from plotting.by_env import ffm_and_gru, model_means, next_paper_settings_env, relative_by_env, verdict_counts
 from plotting.committed import committed_tables
 from plotting.discussion import PAPER_NAMES, TIME_SCALES, time_scales
 from plotting.load import curve_table
@@ -37,6 +38,8 @@ DOT_RUN = "cpu-linear-attention-dot"
 # The models of a run whose re-run trials a later run replaced: the cpu preset's LinearAttention, now the paper's
 # denominator (commit 7fcc6e3); the re-run's function is LinearAttentionDot, whose trials repeat its final MMER exactly
 REPLACED = {"cpu": (LINEAR_ATTENTION,)}
+EVERY_ENV = "cpu-10x-all"  # the figure set of RayFFM and the GRU on the Easy level of every env family
+ALL_EASY = 15  # env families, ppo.env_groups()["ALL_EASY"] (tests check it)
 NODE_CPUS, NODES = 64, 16  # the example cluster (cluster/aws.yaml): c7i.16xlarge workers
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
 
@@ -156,6 +159,58 @@ def ten_times(root: Path) -> str:
         row["RayFFM's wall / GRU's"] = f"{walls[FFM].mean() / walls['GRU'].mean():.2f}x"
         rows.append(row)
     return markdown(pd.DataFrame(rows))
+
+
+def every_env_trials(root: Path) -> pd.DataFrame:
+    """The final MMER of each RayFFM and GRU trial of the cpu-10x-all run (``plotting.by_env.ffm_and_gru``)."""
+    return ffm_and_gru(pd.concat(curve_table(path) for path in committed_tables(EVERY_ENV, root)))
+
+
+def paper_settings_envs(root: Path) -> list[str]:
+    """The envs run at the paper's PPO settings (results/paper-settings/)."""
+    trials = [pd.read_csv(path) for path in sorted(root.glob("paper-settings/*/popgym_final_mmer.csv"))]
+    return sorted(pd.concat(trials)["env"].unique())
+
+
+def every_env(root: Path) -> str:
+    """RayFFM against the GRU per env of cpu-10x-all, highest relative score first: both final MMERs, their
+    difference and the seeds' spread, FFM's normalized score relative to the GRU's (``plotting by-env``'s
+    units) and the verdict."""
+    table = relative_by_env(every_env_trials(root)).iloc[::-1]
+    rows = {
+        "env": table["env"],
+        f"{FFM} final MMER": [spread(m, s, 3) for m, s in table[["ffm_mean", "ffm_std"]].values],
+        "GRU final MMER": [spread(m, s, 3) for m, s in table[["gru_mean", "gru_std"]].values],
+        "difference": (table["ffm_mean"] - table["gru_mean"]).map("{:+.3f}".format),
+        "seeds' spread": table[["ffm_std", "gru_std"]].max(axis=1).map("{:.3f}".format),
+        "relative to the GRU (normalized, %)": [
+            f"{m:+.1f} ± {s:.1f}" for m, s in table[["relative", "relative_std"]].values
+        ],
+        "verdict": table["verdict"],
+    }
+    return markdown(pd.DataFrame(rows))
+
+
+def every_env_summary(root: Path) -> str:
+    """cpu-10x-all in a few lines: envs so far, the verdicts' counts, each model's mean normalized final MMER
+    over the envs (std over seeds) and the env that the rule picks for the paper's PPO settings next."""
+    final = every_env_trials(root)
+    table = relative_by_env(final)
+    counts = ", ".join(f"{word} on {count}" for word, count in verdict_counts(table).items() if count)
+    means = model_means(final).set_index("model")
+    env, why = next_paper_settings_env(table, already=paper_settings_envs(root))
+    lines = {
+        "env families so far": f"{len(table)} of {ALL_EASY}",
+        f"{FFM} against the GRU": counts,
+        **{
+            f"{model}'s mean normalized final MMER over the envs (std over seeds)": spread(
+                means.loc[model, "mean"], means.loc[model, "std"], 3
+            )
+            for model in (FFM, "GRU")
+        },
+        "the paper's PPO settings next (the rule in plotting/by_env.py)": f"{env}: {why}",
+    }
+    return markdown(pd.DataFrame({"what": lines.keys(), EVERY_ENV: lines.values()}))
 
 
 def init_study(root: Path) -> pd.DataFrame:
@@ -495,6 +550,7 @@ def rerun(root: Path) -> str:
 CLAIMS = {
     "popgym": "FFM gets more reward than RNNs on POPGym: `cpu` preset, final MMER, each seed's mean over the 6 envs",
     "ten-times": "... and it holds as training goes on: `cpu-10x`, final MMER",
+    "every-env": "... on every env family's Easy level: `cpu-10x-all`, final MMER (in progress)",
     "paper-settings": "... and at the paper's PPO batch: `paper-settings`, final MMER",
     "pomdp": "... and as the memory of recurrent SAC / TD3: `pomdp-sac`, `pomdp-td3`, final return",
     "init": "FFM-32,104 does better on RepeatPrevious than FFM-1,1024: `cpu-10x-init`, final MMER",
@@ -522,6 +578,8 @@ def claim_comparisons(root: Path) -> pd.DataFrame:
     rows += [_compare("popgym", "mean over the 6 envs", FFM, other, per_seed, "mmer") for other in others]
     ten = final_mmer(pd.concat(curve_table(path) for path in sorted(root.glob("cpu-10x/*/popgym_curves.csv"))))
     rows += [_compare("ten-times", env, FFM, "GRU", mine, "mmer") for env, mine in ten.groupby("env")]
+    every = every_env_trials(root)
+    rows += [_compare("every-env", env, FFM, "GRU", mine, "mmer") for env, mine in every.groupby("env")]
     curves = load_runs(committed_tables("paper-settings", root))
     paper = final_mmer(curves[curves["run"] == PAPER])
     rows += [_compare("paper-settings", env, FFM, "GRU", mine, "mmer") for env, mine in paper.groupby("env")]
@@ -609,6 +667,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "linear-attention": linear_attention,
     "ablations": ablations,
     "ten-times": ten_times,
+    "every-env": every_env,
+    "every-env-summary": every_env_summary,
     "init-mmer": init_mmer,
     "init-time-scales": init_time_scales,
     "paper-settings": paper_settings,

@@ -54,3 +54,20 @@ def test_the_figure_is_drawn_and_a_missing_model_is_one_clear_error(tmp_path: Pa
     assert by_env.by_env_figure(trials(), tmp_path).exists()
     with pytest.raises(NoResultsError, match="no env has results of both RayFFM and GRU"):
         by_env.ffm_and_gru(trials().query("model == 'RayFFM'"))
+
+
+def test_the_next_paper_settings_env_is_the_largest_unsaturated_lead_beyond_the_spread() -> None:
+    table = by_env.relative_by_env(by_env.ffm_and_gru(trials()))
+    # A: FFM leads by 0.5 with spread 0.02; C: by 0.075 with spread 0.05 (beyond it by 0.025); B: level
+    env, why = by_env.next_paper_settings_env(table, already=())
+    assert env == "A" and "+0.500, 0.480 beyond the seeds' spread" in why
+    # A saturated: C is the only lead beyond the spread left
+    saturated = table.assign(ffm_mean=table["ffm_mean"].where(table["env"] != "A", 0.96))
+    assert by_env.next_paper_settings_env(saturated, already=())[0] == "C"
+    # already run: skipped; with no lead beyond the spread, the smallest gap (B: FFM level with the GRU)
+    env, why = by_env.next_paper_settings_env(table, already=("A", "C"))
+    assert env == "B" and "on none of the 1 envs" in why
+    behind = table.assign(ffm_mean=table["gru_mean"] - table["env"].map({"A": 0.3, "B": 0.2, "C": 0.1}))
+    assert by_env.next_paper_settings_env(behind, already=())[0] == "C"
+    with pytest.raises(NoResultsError, match="every env is saturated"):
+        by_env.next_paper_settings_env(table, already=("A", "B", "C"))

@@ -11,7 +11,7 @@ import pytest
 
 import models
 import ppo
-from plotting import docs
+from plotting import by_env, docs
 from plotting.committed import committed_tables
 from plotting.load import curve_table
 from plotting.paper_settings import PAPER, SCALED, load_runs
@@ -44,6 +44,8 @@ def test_generated_tables_are_current() -> None:
 def test_the_generators_constants_are_the_codes() -> None:
     assert int(ppo.PRESETS["cpu"]["steps"]) == docs.CPU_BUDGET
     assert len(ppo.env_groups()["ALL"]) == docs.PAPER_ENVS
+    assert len(ppo.env_groups()["ALL_EASY"]) == docs.ALL_EASY
+    assert ppo.PRESETS[docs.EVERY_ENV]["experiment"] == "ALL_EASY"
     assert len(models.BASELINES) == docs.PAPER_BASELINES
     assert len(models.FFM_MODELS) == 1 + len(FFM_ABLATIONS)
 
@@ -197,6 +199,25 @@ def test_the_verdicts_on_the_front_page_follow_the_rule() -> None:
     assert_quotes(
         "docs/results.md",
         f"with the decay rates fixed ({above[0]}) and with the frequencies fixed ({above[1]}), against its {full:.3f}",
+    )
+
+
+def test_the_every_env_row_on_the_front_page() -> None:
+    """The claims row of cpu-10x-all: the verdicts' counts, each model's mean normalized final MMER and the
+    families and trials run so far, from the committed tables."""
+    final = docs.every_env_trials(RESULTS)
+    table = by_env.relative_by_env(final)
+    counts = ", ".join(f"{word} on {count}" for word, count in by_env.verdict_counts(table).items() if count)
+    means = by_env.model_means(final).set_index("model")
+    mean = {model: docs.spread(means.loc[model, "mean"], means.loc[model, "std"], 3) for model in (FFM, "GRU")}
+    trials_per_env = 2 * 3  # RayFFM and the GRU, 3 seeds
+    assert len(final) == trials_per_env * len(table)
+    assert_quotes(
+        "README.md",
+        f"averaged over the envs: RayFFM {mean[FFM]}, GRU {mean['GRU']} (std over seeds)",
+        f"| **{docs.claim_verdicts(RESULTS)['every-env']}** so far: {counts}; {len(table)} of the "
+        f"{docs.ALL_EASY} families run (in progress) | 245,760 env steps, {len(final)} of "
+        f"{trials_per_env * docs.ALL_EASY} trials, at",
     )
 
 
