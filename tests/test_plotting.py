@@ -75,7 +75,8 @@ def flat(row: dict) -> dict:
 
 def write_offline_runs(root: Path, trials: dict, group: str) -> None:
     """Real wandb offline runs of the trials, as ppo.py's logger writes them; the first row carries a
-    histogram larger than wandb's 32 KiB log block, so records span blocks."""
+    histogram larger than wandb's 32 KiB log block, so records span blocks. Returns once the files are whole
+    (a read straight after run.finish() missed the last run once, on a loaded machine)."""
     root.mkdir(parents=True, exist_ok=True)
     for (env, model, seed), returns in trials.items():
         config = {"env": env, "memory_model": model, "seed": seed, "lr": 5e-5}
@@ -84,6 +85,7 @@ def write_offline_runs(root: Path, trials: dict, group: str) -> None:
         for i, row in enumerate(results(env, model, returns)):
             run.log(flat(row) | ({"ffm/decay_time_histogram": list(range(10_000))} if i == 0 else {}))
         run.finish()
+    wandb.teardown()  # stops wandb's service process: its .wandb files are whole before they are read
 
 
 @pytest.fixture
