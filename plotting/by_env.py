@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import FuncFormatter
 
 from plotting.figure import panels, save
 from plotting.popgym_figures import final_mmer
@@ -116,6 +117,7 @@ def by_env_figure(results: pd.DataFrame, out: Path) -> Path:
     counts = ", ".join(f"{word} {count}" for word, count in verdict_counts(table).items() if count)
     figure, (left, right) = panels(2, width=6.5, height=max(3.6, 0.4 * len(table)))
     left.set_xscale("symlog", linthresh=1)
+    left.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     positions = np.arange(len(table))
     left.barh(positions, table["relative"], color=table["verdict"].map(COLORS), alpha=0.6)
     left.errorbar(table["relative"], positions, xerr=table["relative_std"], fmt="none", ecolor="black", capsize=3)
@@ -126,7 +128,7 @@ def by_env_figure(results: pd.DataFrame, out: Path) -> Path:
     left.set(title=f"{FFM} relative to the {BASELINE}: {counts}", xlabel=f"100 ({FFM} - {BASELINE}) / {BASELINE}, %")
     for word, color in COLORS.items():
         left.barh([np.nan], [np.nan], color=color, alpha=0.6, label=word)
-    left.legend(fontsize="small", loc="lower right")
+    left.legend(fontsize="small", loc="best")
     sns.barplot(data=means, x="mean", y="model", hue="model", ax=right, legend=False)
     right.errorbar(means["mean"], np.arange(len(means)), xerr=means["std"], fmt="none", ecolor="black", capsize=4)
     right.set(
