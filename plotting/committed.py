@@ -44,10 +44,15 @@ FIGURE_SETS = (
         ("cpu-10x/RepeatPreviousEasy/popgym_curves.csv", "cpu-10x-init/*/popgym_curves.csv"),
         ("init", "timescales"),
     ),
-    # RayFFM and the GRU at the paper's PPO batch (paper-settings) against the cpu-10x preset's, same env
+    # RayFFM and the GRU at the paper's PPO batch (paper-settings) against the cpu-10x preset's, same envs (the
+    # scaled-down curves of an env from cpu-10x where it has them, else cpu-10x-all: plotting.paper_settings)
     FigureSet(
         "paper-settings",
-        ("cpu-10x/RepeatPreviousEasy/popgym_curves.csv", "paper-settings/*/popgym_curves.csv"),
+        (
+            "cpu-10x/RepeatPreviousEasy/popgym_curves.csv",
+            "cpu-10x-all/*/popgym_curves.csv",
+            "paper-settings/*/popgym_curves.csv",
+        ),
         ("batch",),
     ),
 )

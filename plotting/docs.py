@@ -284,29 +284,27 @@ def init_time_scales(root: Path) -> str:
 
 
 def paper_settings(root: Path) -> str:
-    """RayFFM and the GRU at the paper's PPO batch and at the cpu-10x preset's, per model and run: MMER at
+    """RayFFM and the GRU at the paper's PPO batch and at the cpu-10x preset's, per env, model and run: MMER at
     equal env steps and at each run's end (``plotting batch``'s table, mean ± std over seeds), wall time per
     trial (range over seeds) and env steps per second (mean)."""
-    ranking = pd.read_csv(root / PAPER_SETTINGS_TABLE).set_index(["at", "run", "model"])
+    ranking = pd.read_csv(root / PAPER_SETTINGS_TABLE).set_index(["at", "run", "env", "model"]).sort_index()
     curves = load_runs(committed_tables("paper-settings", root))
     ends = final_mmer(curves[curves["run"] == PAPER])
+    columns = {  # the ranking's cells: (at, run) -> column name
+        ("equal steps", SCALED): f"{SCALED}, at its budget",
+        ("equal steps", PAPER): "paper settings, at equal env steps",
+        ("end", PAPER): "paper settings, end",
+    }
     rows = []
-    for model in ranking.index.unique("model"):
-        cells = {
-            (at, run): ranking.loc[at, run, model]
-            for at, run in (("equal steps", SCALED), ("equal steps", PAPER), ("end", PAPER))
-        }
-        mine = ends[ends["model"] == model]
-        row = {"model": model}
-        for (at, run), cell in cells.items():
-            name = "paper settings" if run == PAPER else run
-            steps = f"{cell['step']:,.0f} env steps" if at == "equal steps" else f"end, {cell['step']:,.0f} env steps"
-            row[f"{name}, {steps}"] = (
-                spread(cell["mean"], cell["std"], 3) if cell["seeds"] > 1 else f"{cell['mean']:.3f}"
-            )
-        seeds = cells["end", PAPER]["seeds"]
+    for env, model in ranking.loc["end", PAPER].index:
+        cells = {key: ranking.loc[(*key, env, model)] for key in columns}
+        mine = ends[(ends["env"] == env) & (ends["model"] == model)]
+        row = {"env": env, "model": model}
+        for key, cell in cells.items():
+            row[columns[key]] = spread(cell["mean"], cell["std"], 3) if cell["seeds"] > 1 else f"{cell['mean']:.3f}"
         row |= {
-            "seeds (paper settings)": f"{seeds:.0f}",
+            "at env steps": " / ".join(f"{cell['step']:,.0f}" for cell in cells.values()),
+            "seeds (paper settings)": f"{cells['end', PAPER]['seeds']:.0f}",
             "wall per trial": f"{mine['wall_s'].min():.0f}-{mine['wall_s'].max():.0f} s",
             "env steps/s": f"{mine['steps_per_s'].mean():.0f}",
         }

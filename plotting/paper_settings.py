@@ -1,10 +1,11 @@
-"""RayFFM vs the GRU at the paper's PPO batch against the cpu-10x preset's, on the same env (``batch``).
+"""RayFFM vs the GRU at the paper's PPO batch against the cpu-10x preset's, on the same envs (``batch``).
 
-Both runs' committed curve tables (results/<run>/<chunk>/popgym_curves.csv) share env, model and seed, so each
-table is labelled by its run folder. The ranking is compared at equal env steps, the cpu-10x budget (each
-trial's MMER read by the final MMER's rule: at its first iteration that reaches the budget, as a trial of that
-budget would end), and at the end of each run.
-"""
+Both runs' committed curve tables (results/<run>/<chunk>/popgym_curves.csv) share env, model and seed, so each table
+is labelled by its run: ``paper-settings``, or ``cpu-10x`` for the scaled-down batch, whose curves of an env come
+from the first folder of SCALED_FOLDERS that holds it (``cpu-10x``, the run the comparison was first made with, else
+``cpu-10x-all``, the same preset on every env family). The ranking is compared at equal env steps, the cpu-10x
+budget (each trial's MMER read by the final MMER's rule: at its first iteration that reaches the budget, as a trial
+of that budget would end), and at the end of each run."""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ from plotting.load import align_steps, curve_table, is_table
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.source import NoResultsError
 
-PAPER, SCALED = "paper-settings", "cpu-10x"  # the run folders under results/
+PAPER, SCALED = "paper-settings", "cpu-10x"  # the runs
+SCALED_FOLDERS = ("cpu-10x", "cpu-10x-all")  # the folders under results/ of the scaled-down run, in preference
 RUNS = {  # run folder: its PPO settings (ppo.py's presets)
     SCALED: "cpu-10x: batch 1,024, BPTT 64",
     PAPER: "paper: batch 65,536, BPTT 1,024",
@@ -28,17 +30,25 @@ KEYS = ("run", "model", "seed")  # align_steps: a grid per run, a curve per mode
 
 def load_runs(sources: Sequence[Path]) -> pd.DataFrame:
     """The curve tables among ``sources`` of the two runs, with a ``run`` column, on the paper run's envs
-    and models only."""
+    and models only; each env's scaled-down curves from the first of SCALED_FOLDERS that holds it."""
     tables = [
         curve_table(path).assign(run=path.parent.parent.name)
         for path in map(Path, sources)
-        if is_table(path, "popgym_curves") and path.parent.parent.name in RUNS
+        if is_table(path, "popgym_curves") and path.parent.parent.name in (PAPER, *SCALED_FOLDERS)
     ]
-    curves = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["run"])
-    if set(curves["run"]) != set(RUNS):
-        raise NoResultsError(f"needs the curve tables of both {PAPER} and {SCALED} (results/<run>/<chunk>/)")
+    curves = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["run", "env", "model"])
     paper = curves[curves["run"] == PAPER]
-    return curves[curves["env"].isin(paper["env"]) & curves["model"].isin(paper["model"])]
+    folders = {env: set(curves.loc[curves["env"] == env, "run"]) for env in paper["env"].unique()}
+    scaled = {env: next((folder for folder in SCALED_FOLDERS if folder in runs), None) for env, runs in folders.items()}
+    if paper.empty or None in scaled.values():
+        missing = sorted(env for env, folder in scaled.items() if folder is None)
+        raise NoResultsError(
+            f"needs the curve tables of both {PAPER} and one of {', '.join(SCALED_FOLDERS)} (results/<run>/<chunk>/)"
+            + (f" for {missing}" if missing else "")
+        )
+    chosen = curves["run"] == curves["env"].map(scaled)
+    curves = pd.concat([paper, curves[chosen].assign(run=SCALED)], ignore_index=True)
+    return curves[curves["model"].isin(paper["model"])]
 
 
 def summary(trials: pd.DataFrame) -> pd.DataFrame:

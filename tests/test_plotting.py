@@ -17,6 +17,7 @@ from plotting.__main__ import FIGURES, main
 from plotting.discussion import CLIP, time_scales
 from plotting.interpretability import internals
 from plotting.load import align_steps, load_popgym, split_difficulty
+from plotting.paper_settings import load_runs
 from plotting.pomdp import load_pomdp
 from plotting.popgym_figures import ablation_scores, relative_mmer
 from plotting.source import NoResultsError
@@ -398,7 +399,7 @@ def test_every_figure_is_written(full_source: Path, tmp_path: Path, capsys: pyte
     assert "Final MMER minus BasicMLP's" in printed.out
     # batch reads the committed tables of two runs (results/<run>/<chunk>/), which live trial folders are not
     assert (
-        printed.err == "plotting: batch: needs the curve tables of both paper-settings and cpu-10x "
+        printed.err == "plotting: batch: needs the curve tables of both paper-settings and one of cpu-10x, cpu-10x-all "
         "(results/<run>/<chunk>/)\n"
     )
 
@@ -538,12 +539,14 @@ def test_memory_gaps_and_the_required_gap(source: Path, capsys: pytest.CaptureFi
     assert "plotting: gaps: baseline 'LSTM' has no results" in capsys.readouterr().err
 
 
-def batch_curves(root: Path, run: str, chunk: str, seeds: range, iterations: int, steps: int) -> Path:
-    """A committed curve table results/<run>/<chunk>/popgym_curves.csv: RayFFM's MMER is step / 1e6 (cpu-10x)
-    or step / 2e6 (paper-settings) plus seed / 100, the GRU's twice that; seed s runs 7 s steps later."""
-    rate = 1e6 if run == "cpu-10x" else 2e6
+def batch_curves(
+    root: Path, run: str, chunk: str, seeds: range, iterations: int, steps: int, env: str = "RepeatPreviousEasy"
+) -> Path:
+    """A committed curve table results/<run>/<chunk>/popgym_curves.csv: RayFFM's MMER is step / 1e6 (cpu-10x
+    runs) or step / 2e6 (paper-settings) plus seed / 100, the GRU's twice that; seed s runs 7 s steps later."""
+    rate = 2e6 if run == "paper-settings" else 1e6
     rows = [
-        {"env": "RepeatPreviousEasy", "base_env": "RepeatPrevious", "difficulty": "Easy", "model": model}
+        {"env": env, "base_env": env.removesuffix("Easy"), "difficulty": "Easy", "model": model}
         | {"seed": seed, "step": step, "return": 0.0, "mmer": factor * (step / rate + seed / 100), "wall_s": 1.0}
         for model, factor in (("RayFFM", 1), ("GRU", 2))
         for seed in seeds
@@ -583,6 +586,42 @@ def test_batch_compares_the_two_runs_at_equal_steps_and_at_the_end(tmp_path: Pat
             assert row["std"] == pytest.approx(statistics.stdev(values)) and row["seeds"] == len(values)
     with pytest.raises(SystemExit):
         main(["batch", "--source", str(tables[0]), "--out", str(out)])
+
+
+def test_batch_takes_each_envs_scaled_down_curves_from_the_first_run_that_has_them(tmp_path: Path) -> None:
+    """RepeatPrevious's from cpu-10x although cpu-10x-all has it too; a second env's from cpu-10x-all; an env of
+    the paper run with neither is one clear error."""
+    tables = [
+        batch_curves(tmp_path, "cpu-10x", "RepeatPreviousEasy", range(3), iterations=150, steps=1638),
+        batch_curves(tmp_path, "cpu-10x-all", "RepeatPreviousEasy", range(3), iterations=10, steps=1638),
+        batch_curves(
+            tmp_path, "cpu-10x-all", "CountRecallEasy", range(3), iterations=150, steps=1640, env="CountRecallEasy"
+        ),
+        batch_curves(
+            tmp_path, "cpu-10x-all", "AutoencodeEasy", range(3), iterations=150, steps=1640, env="AutoencodeEasy"
+        ),
+        batch_curves(tmp_path, "paper-settings", "RepeatPreviousEasy-seed0", range(1), iterations=38, steps=68544),
+        batch_curves(
+            tmp_path,
+            "paper-settings",
+            "CountRecallEasy-seed0",
+            range(1),
+            iterations=38,
+            steps=68544,
+            env="CountRecallEasy",
+        ),
+    ]
+    curves = load_runs(tables)
+    scaled = curves[curves["run"] == "cpu-10x"].groupby("env")["step"].max()
+    assert scaled.to_dict() == {"RepeatPreviousEasy": 150 * 1638 + 14, "CountRecallEasy": 150 * 1640 + 14}
+    assert set(curves["run"]) == {"cpu-10x", "paper-settings"}
+    out = tmp_path / "figures"
+    main(["batch", "--source", *map(str, tables), "--out", str(out)])
+    ranking = pd.read_csv(out / "paper_settings_mmer.csv")
+    assert sorted(ranking["env"].unique()) == ["CountRecallEasy", "RepeatPreviousEasy"]
+    assert len(ranking) == 2 * 2 * 2 * 2  # at, run, env, model
+    with pytest.raises(NoResultsError, match=r"cpu-10x, cpu-10x-all .* for \['CountRecallEasy'\]"):
+        load_runs([tables[0], *tables[4:]])
 
 
 @pytest.mark.parametrize(
