@@ -219,6 +219,11 @@ def test_the_every_env_row_on_the_front_page() -> None:
         f"{docs.ALL_EASY} families run (in progress) | 245,760 env steps, {len(final)} of "
         f"{trials_per_env * docs.ALL_EASY} trials, at",
     )
+    assert_quotes(
+        "docs/results.md",
+        f"| `cpu-10x-all` (in progress) | RayFFM, GRU x {len(table)} of {docs.ALL_EASY} envs x 3 seeds = {len(final)} "
+        f"(of {trials_per_env * docs.ALL_EASY}) |",
+    )
 
 
 def test_the_numbers_in_the_docs_prose() -> None:
