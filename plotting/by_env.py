@@ -97,7 +97,7 @@ def next_paper_settings_env(table: pd.DataFrame, already: Iterable[str]) -> tupl
     row = candidates.loc[difference.idxmax()]
     return row["env"], (
         f"FFM leads the GRU beyond the seeds' spread on none of the {len(candidates)} envs where neither is at "
-        f"{SATURATED} MMER; its gap is smallest here ({difference.max():+.3f})"
+        f"{SATURATED} MMER; FFM's mean minus the GRU's is largest here ({difference.max():+.3f})"
     )
 
 
