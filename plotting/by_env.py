@@ -89,13 +89,12 @@ def next_paper_settings_env(table: pd.DataFrame, already: Iterable[str]) -> tupl
     difference = candidates["ffm_mean"] - candidates["gru_mean"]
     beyond = difference - candidates[["ffm_std", "gru_std"]].max(axis=1)
     if (beyond > 0).any():
-        row = candidates.loc[beyond.idxmax()]
-        return row["env"], (
-            f"FFM leads the GRU by {difference[beyond.idxmax()]:+.3f}, {beyond.max():.3f} beyond the seeds' spread, "
+        best = beyond.idxmax()
+        return candidates.loc[best, "env"], (
+            f"FFM leads the GRU by {difference[best]:+.3f}, {beyond[best]:.3f} beyond the seeds' spread, "
             f"the most of the {len(candidates)} envs where neither is at {SATURATED} MMER"
         )
-    row = candidates.loc[difference.idxmax()]
-    return row["env"], (
+    return candidates.loc[difference.idxmax(), "env"], (
         f"FFM leads the GRU beyond the seeds' spread on none of the {len(candidates)} envs where neither is at "
         f"{SATURATED} MMER; FFM's mean minus the GRU's is largest here ({difference.max():+.3f})"
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plotting.by_env import ffm_and_gru, model_means, next_paper_settings_env, relative_by_env, verdict_counts
+from plotting.by_env import ffm_and_gru, model_means, next_paper_settings_env, relative_by_env
 from plotting.committed import committed_tables
 from plotting.discussion import PAPER_NAMES, TIME_SCALES, time_scales
 from plotting.load import curve_table
@@ -23,7 +23,7 @@ from plotting.paper_settings import PAPER, SCALED, load_runs
 from plotting.paper_settings import TABLE as PAPER_SETTINGS_TABLE
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import above_baseline, load_throughput, model_rows
-from plotting.verdict import TIED, claim, seeds_spread, verdict
+from plotting.verdict import TIED, claim, counted, seeds_spread, verdict
 from results_schema import FFM, FFM_ABLATIONS, LINEAR_ATTENTION, LINEAR_ATTENTION_DOT
 
 CPU_BUDGET = 24_576  # env steps per trial of ppo.py's cpu preset (tests check it against ppo.PRESETS)
@@ -196,12 +196,11 @@ def every_env_summary(root: Path) -> str:
     over the envs (std over seeds) and the env that the rule picks for the paper's PPO settings next."""
     final = every_env_trials(root)
     table = relative_by_env(final)
-    counts = ", ".join(f"{word} on {count}" for word, count in verdict_counts(table).items() if count)
     means = model_means(final).set_index("model")
     env, why = next_paper_settings_env(table, already=paper_settings_envs(root))
     lines = {
         "env families so far": f"{len(table)} of {ALL_EASY}",
-        f"{FFM} against the GRU": counts,
+        f"{FFM} against the GRU": counted(table["verdict"]),
         **{
             f"{model}'s mean normalized final MMER over the envs (std over seeds)": spread(
                 means.loc[model, "mean"], means.loc[model, "std"], 3

@@ -20,7 +20,7 @@ from plotting.source import NoResultsError
 
 PAPER, SCALED = "paper-settings", "cpu-10x"  # the runs
 SCALED_FOLDERS = ("cpu-10x", "cpu-10x-all")  # the folders under results/ of the scaled-down run, in preference
-RUNS = {  # run folder: its PPO settings (ppo.py's presets)
+RUNS = {  # run: its PPO settings (ppo.py's presets)
     SCALED: "cpu-10x: batch 1,024, BPTT 64",
     PAPER: "paper: batch 65,536, BPTT 1,024",
 }

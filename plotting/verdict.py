@@ -56,4 +56,10 @@ def claim(verdicts: Iterable[str]) -> str:
     if len(counts) == 1:
         (word,) = counts
         return INCONCLUSIVE if word == TIED else word
+    return counted(counts.elements())
+
+
+def counted(verdicts: Iterable[str]) -> str:
+    """How many comparisons gave each word, in WORDS' order: "tied on 4, inconclusive on 1"."""
+    counts = Counter(verdicts)
     return ", ".join(f"{word} on {counts[word]}" for word in WORDS if counts[word])
