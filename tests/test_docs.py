@@ -138,9 +138,9 @@ def test_the_answer_on_the_front_page() -> None:
         f"{memory[FFM] / memory['GRU']:.1f}x the GRU's; the layers "
         + "{:.1f}x at B = 8, {:.1f}x at B = 64".format(*(layers.loc["layer/FFM"] / layers.loc["layer/GRU"])[[8, 64]]),
         f"about {round(grid, -3):,.0f} core-hours",
-        f"{len(ppo_trials('cpu'))} trials |",
-        f"{len(ppo_trials('cpu-10x'))} trials |",
-        f"{len(ppo_trials('cpu-ablations'))} trials |",
+        f"{len(ppo_trials('cpu'))} trials, at a2418b8 (LinearAttention at 7fcc6e3) |",
+        f"{len(ppo_trials('cpu-10x'))} trials, at a2418b8 |",
+        f"{len(ppo_trials('cpu-ablations'))} trials, at a2418b8 |",
         f"({docs.CPU_BUDGET / 15e6:.2%} of the paper's 15M)",
         f"with popgym 1.0.7's corrected denominator it scores {dot.mean():.3f}",
     )
@@ -799,6 +799,38 @@ def test_every_page_names_a_results_commit_as_results_readme_records_it() -> Non
             wrong += [f"{name}: {token} beside {', '.join(keys)}: {unit[:160]}" for token, full in hashes.items()
                       if keys and full not in allowed]  # fmt: skip
     assert not wrong, "pages name a commit that results/README.md does not record for the result:\n" + "\n".join(wrong)
+
+
+# each row of the README's claims table (by the start of its claim cell) -> the results its runs made
+CLAIM_ROW_RESULTS = {
+    "FFM gets more reward than RNNs on POPGym": ("cpu",),
+    "... and it holds as training goes on": ("cpu-10x",),
+    "... and on every POPGym env family": ("cpu-10x-all",),
+    "... and at the paper's PPO batch": ("paper-settings",),
+    "... and as the memory of recurrent SAC / TD3": ("pomdp-sac", "pomdp-td3"),
+    "the discussion: FFM initialised": ("cpu-10x-init",),
+    "forgetting (decay) is what matters": ("cpu-ablations",),
+    "FFM trains two orders of magnitude faster": ("paper-settings", "throughput_cpu.csv", "throughput_ppo_cpu.csv"),
+    "FFM needs less memory": ("throughput_cpu.csv",),
+}
+
+
+@GIT
+def test_each_claims_row_names_the_commits_of_its_runs() -> None:
+    """Every row of the README's claims table names, in its last cell, at least one commit, and only commits that
+    results/README.md records for the results behind the row."""
+    recorded = recorded_commits()
+    table = (REPO / "README.md").read_text().split("| the paper's claim |", 1)[1].split("\n\n", 1)[0]
+    rows = [row for row in table.splitlines()[2:] if row.startswith("|")]
+    assert len(rows) == len(CLAIM_ROW_RESULTS)
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        keys = [results for start, results in CLAIM_ROW_RESULTS.items() if cells[0].startswith(start)]
+        assert len(keys) == 1, f"README claims row with no entry in CLAIM_ROW_RESULTS: {cells[0][:80]}"
+        named = commits(set(HEX.findall(cells[-1])))
+        allowed = set().union(*(recorded[key] for key in keys[0]))
+        assert named, f"README claims row names no commit in its last cell: {cells[0][:80]}"
+        assert set(named.values()) <= allowed, (cells[0][:80], sorted(named), sorted(full[:7] for full in allowed))
 
 
 @GIT
