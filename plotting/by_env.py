@@ -127,7 +127,9 @@ def by_env_figure(results: pd.DataFrame, out: Path) -> Path:
     left.set(title=f"{FFM} relative to the {BASELINE}: {counts}", xlabel=f"100 ({FFM} - {BASELINE}) / {BASELINE}, %")
     for word, color in COLORS.items():
         left.barh([np.nan], [np.nan], color=color, alpha=0.6, label=word)
-    left.legend(fontsize="small", loc="best")
+    figure.legend(
+        *left.get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize="small", frameon=False
+    )
     sns.barplot(data=means, x="mean", y="model", hue="model", ax=right, legend=False)
     right.errorbar(means["mean"], np.arange(len(means)), xerr=means["std"], fmt="none", ecolor="black", capsize=4)
     right.set(
