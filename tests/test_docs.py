@@ -17,7 +17,7 @@ from plotting.load import curve_table
 from plotting.paper_settings import PAPER, SCALED, load_runs
 from plotting.popgym_figures import final_mmer, mmer_at
 from plotting.throughput import load_throughput, model_rows
-from plotting.verdict import BEHIND, INCONCLUSIVE, TIED, WON, seeds_spread, verdict
+from plotting.verdict import BEHIND, INCONCLUSIVE, TIED, WON, counted, seeds_spread, verdict
 from results_schema import FFM, FFM_ABLATIONS, LINEAR_ATTENTION, LINEAR_ATTENTION_DOT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,7 +207,7 @@ def test_the_every_env_row_on_the_front_page() -> None:
     families and trials run so far, from the committed tables."""
     final = docs.every_env_trials(RESULTS)
     table = by_env.relative_by_env(final)
-    counts = ", ".join(f"{word} on {count}" for word, count in by_env.verdict_counts(table).items() if count)
+    counts = counted(table["verdict"])
     means = by_env.model_means(final).set_index("model")
     mean = {model: docs.spread(means.loc[model, "mean"], means.loc[model, "std"], 3) for model in (FFM, "GRU")}
     trials_per_env = 2 * 3  # RayFFM and the GRU, 3 seeds
@@ -731,13 +731,18 @@ def commits(tokens: set[str]) -> dict[str, str]:
     }
 
 
+def row_cells(row: str) -> list[str]:
+    """A Markdown table row's cells, stripped."""
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
 def recorded_commits() -> dict[str, set[str]]:
     """results/README.md's table: each result (a run folder's or a file's name, the first part of each path in the
     row's first column; <...> stands for each such folder under results/) -> the full hashes in its commit column."""
     rows = [line for line in (RESULTS / "README.md").read_text().splitlines() if line.startswith("| `")]
     found: dict[str, set[str]] = {}
     for row in rows:
-        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        cells = row_cells(row)
         hashes = set(commits(set(HEX.findall(cells[-1]))).values())
         assert hashes, f"results/README.md: no commit in the commit column of {cells[0]}"
         for path in re.findall(r"`([^`]+)`", cells[0]):
@@ -824,7 +829,7 @@ def test_each_claims_row_names_the_commits_of_its_runs() -> None:
     rows = [row for row in table.splitlines()[2:] if row.startswith("|")]
     assert len(rows) == len(CLAIM_ROW_RESULTS)
     for row in rows:
-        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        cells = row_cells(row)
         keys = [results for start, results in CLAIM_ROW_RESULTS.items() if cells[0].startswith(start)]
         assert len(keys) == 1, f"README claims row with no entry in CLAIM_ROW_RESULTS: {cells[0][:80]}"
         named = commits(set(HEX.findall(cells[-1])))
