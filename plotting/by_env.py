@@ -130,10 +130,11 @@ def by_env_figure(results: pd.DataFrame, out: Path) -> Path:
     figure.legend(
         *left.get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize="small", frameon=False
     )
+    envs = means["envs"].iloc[0]
     sns.barplot(data=means, x="mean", y="model", hue="model", ax=right, legend=False)
     right.errorbar(means["mean"], np.arange(len(means)), xerr=means["std"], fmt="none", ecolor="black", capsize=4)
     right.set(
-        title=f"Mean over {means['envs'].iloc[0]} env(s), std over seeds",
+        title=f"Mean over {envs} env{'s' if envs > 1 else ''}, std over seeds",
         xlabel="normalized final MMER (0.5 MMER + 0.5)",
         ylabel="",
     )

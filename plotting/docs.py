@@ -175,8 +175,10 @@ def paper_settings_envs(root: Path) -> list[str]:
 def every_env(root: Path) -> str:
     """RayFFM against the GRU per env of cpu-10x-all, highest relative score first: both final MMERs, their
     difference and the seeds' spread, FFM's normalized score relative to the GRU's (``plotting by-env``'s
-    units) and the verdict."""
-    table = relative_by_env(every_env_trials(root)).iloc[::-1]
+    units), the verdict, and each model's env steps per second (mean over seeds) with FFM's over the GRU's."""
+    final = every_env_trials(root)
+    table = relative_by_env(final).iloc[::-1]
+    speed = final.groupby(["env", "model"])["steps_per_s"].mean().unstack("model").loc[table["env"]]
     rows = {
         "env": table["env"],
         f"{FFM} final MMER": [spread(m, s, 3) for m, s in table[["ffm_mean", "ffm_std"]].values],
@@ -187,6 +189,9 @@ def every_env(root: Path) -> str:
             f"{m:+.1f} ± {s:.1f}" for m, s in table[["relative", "relative_std"]].values
         ],
         "verdict": table["verdict"],
+        f"env steps/s, {FFM} / GRU": [
+            f"{ffm:.0f} / {gru:.0f} ({ffm / gru:.2f}x)" for ffm, gru in speed[[FFM, "GRU"]].values
+        ],
     }
     return markdown(pd.DataFrame(rows))
 

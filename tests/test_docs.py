@@ -226,6 +226,17 @@ def test_the_every_env_row_on_the_front_page() -> None:
     )
 
 
+def test_the_every_env_table_gives_each_chunks_throughput() -> None:
+    """docs/results.md's every-env rows give each model's env steps per second as each chunk's own table
+    (results/cpu-10x-all/ENV/popgym_mmer.csv, written by ``plotting table``) records it."""
+    tables = pd.concat(pd.read_csv(path) for path in sorted(RESULTS.glob("cpu-10x-all/*/popgym_mmer.csv")))
+    speed = tables.pivot(index="env", columns="model", values="steps_per_s_mean")
+    block = (REPO / "docs/results.md").read_text().split("<!-- generated: every-env -->")[1].split("<!-- end")[0]
+    last_cell = {cells[0]: cells[-1] for cells in map(row_cells, block.strip().splitlines()[2:])}
+    expected = {env: f"{ffm:.0f} / {gru:.0f} ({ffm / gru:.2f}x)" for env, (ffm, gru) in speed[[FFM, "GRU"]].iterrows()}
+    assert last_cell == expected
+
+
 def test_the_numbers_in_the_docs_prose() -> None:
     table = cpu_table()
     train, inference, _ = train_and_inference()
