@@ -22,6 +22,7 @@ from results_schema import FFM
 
 BASELINE = "GRU"
 SATURATED = 0.95  # final MMER at or above which an env no longer separates two models
+FIRST_PAPER_SETTINGS_ENV = "RepeatPreviousEasy"  # run at the paper's settings before the rule: cpu-10x's widest gap
 COLORS = {"won": "tab:green", "tied": "tab:gray", "inconclusive": "tab:orange", "behind": "tab:red"}
 
 
