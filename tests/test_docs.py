@@ -237,6 +237,69 @@ def test_the_every_env_table_gives_each_chunks_throughput() -> None:
     assert last_cell == expected
 
 
+def listed(names: list[str]) -> str:
+    """Names as prose lists them: "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+LEARNED_LITTLE = 0.15  # MMER gained over the first iteration below which a family barely trained either model
+
+
+def test_the_every_env_reading() -> None:
+    """docs/results.md's reading of cpu-10x-all, from the committed tables: where each model leads beyond the
+    spread, which ties say little (saturated, barely learned, the widest spread), the means, and the speed."""
+    final = docs.every_env_trials(RESULTS)
+    table = by_env.relative_by_env(final).set_index("env")
+    short = {env: env.removesuffix("Easy") for env in table.index}
+    difference = table["ffm_mean"] - table["gru_mean"]
+    spread = table[["ffm_std", "gru_std"]].max(axis=1)
+    assert not (difference > spread).any()  # "on no family"
+    best = difference.idxmax()
+    behind = table.index[table["verdict"] == BEHIND].tolist()
+    unsure = table.index[(table["verdict"] == INCONCLUSIVE) & (difference < 0)].tolist()
+    assert behind and unsure and not (table["verdict"] == WON).any()
+
+    def against(envs: list[str]) -> str:
+        return listed(
+            [
+                f"{short[env]} ({table.loc[env, 'gru_mean']:.3f} against {table.loc[env, 'ffm_mean']:.3f})"
+                for env in envs
+            ]
+        )
+
+    curves = pd.concat(curve_table(path) for path in committed_tables("cpu-10x-all", RESULTS))
+    first = (
+        curves.sort_values("step").groupby(["env", "model", "seed"])["mmer"].first().groupby(["env", "model"]).mean()
+    )
+    gain = (final.groupby(["env", "model"])["mmer"].mean() - first).unstack("model").max(axis=1)
+    little = sorted(short[env] for env in gain.index[gain < LEARNED_LITTLE])
+    saturated = table.index[(table[["ffm_mean", "gru_mean"]] >= by_env.SATURATED).all(axis=1)].tolist()
+    assert (table.loc[saturated, "verdict"] == TIED).all()
+    assert (table.loc[gain.index[gain < LEARNED_LITTLE], "verdict"] == TIED).all()  # "many of the ties"
+    widest = spread.idxmax()
+    seeds = final[final["env"] == widest].groupby("model")["mmer"].agg(["min", "max"]).map("{:.2f}".format)
+    means = by_env.model_means(final).set_index("model")
+    mean = {model: docs.spread(means.loc[model, "mean"], means.loc[model, "std"], 3) for model in (FFM, "GRU")}
+    level = verdict(*means.loc[FFM, ["mean", "std"]], *means.loc["GRU", ["mean", "std"]])
+    speed = final.groupby(["env", "model"])["steps_per_s"].mean().unstack("model")
+    ratio = speed[FFM] / speed["GRU"]
+    assert (ratio > 1).all()  # "on every family"
+    budget = int(ppo.PRESETS["cpu-10x-all"]["steps"])
+    assert_quotes(
+        "docs/results.md",
+        f"Its largest lead, on {short[best]} ({difference[best]:+.3f}), is within the spread ({spread[best]:.3f})",
+        f"Where either model leads, it is the GRU:** by more than twice the spread on {against(behind)}, and by more "
+        f"than the spread on {against(unsure)}",
+        f"Both models end at {by_env.SATURATED} MMER or above on {listed([short[env] for env in saturated])}; "
+        f"on {listed(little)} neither gains {LEARNED_LITTLE} MMER over its first iteration; on {short[widest]}, the "
+        f"widest spread, the seeds end at {seeds.loc[FFM, 'min']}-{seeds.loc[FFM, 'max']} (FFM) and "
+        f"{seeds.loc['GRU', 'min']}-{seeds.loc['GRU', 'max']} (the GRU)",
+        f"mean normalized final MMER, RayFFM {mean[FFM]}, the GRU {mean['GRU']} (std over seeds), {level} by the rule",
+        f"{ratio.min():.2f}x to {ratio.max():.2f}x the GRU's env steps per second",
+        f"at {budget:,} ({budget / 15e6:.1%} of that) FFM is ahead beyond the spread on none",
+    )
+
+
 def test_the_numbers_in_the_docs_prose() -> None:
     table = cpu_table()
     train, inference, _ = train_and_inference()
