@@ -36,6 +36,11 @@ def assert_quotes(name: str, *quotes: str) -> None:
     assert not stale, f"{name} no longer matches the committed tables; it should say: {stale}"
 
 
+def listed(names: list[str]) -> str:
+    """Names as prose lists them: "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def test_generated_tables_are_current() -> None:
     stale = docs.regenerate(REPO, RESULTS)
     assert not stale, f"stale generated tables in {', '.join(map(str, stale))}: run python -m plotting.docs"
@@ -212,6 +217,12 @@ def test_the_every_env_row_on_the_front_page() -> None:
     mean = {model: docs.spread(means.loc[model, "mean"], means.loc[model, "std"], 3) for model in (FFM, "GRU")}
     trials_per_env = 2 * 3  # RayFFM and the GRU, 3 seeds
     assert len(final) == trials_per_env * len(table)
+    ahead = (table["ffm_mean"] - table["gru_mean"]) > table[["ffm_std", "gru_std"]].max(axis=1)
+    behind = [env.removesuffix("Easy") for env in table.loc[table["verdict"] == BEHIND, "env"]]
+    assert not ahead.any()
+    assert_quotes(
+        "README.md", f"leads the GRU beyond the seeds' spread on none and falls behind it on {listed(behind)};"
+    )
     assert_quotes(
         "README.md",
         f"averaged over the envs: RayFFM {mean[FFM]}, GRU {mean['GRU']} (std over seeds)",
@@ -235,11 +246,6 @@ def test_the_every_env_table_gives_each_chunks_throughput() -> None:
     last_cell = {cells[0]: cells[-1] for cells in map(row_cells, block.strip().splitlines()[2:])}
     expected = {env: f"{ffm:.0f} / {gru:.0f} ({ffm / gru:.2f}x)" for env, (ffm, gru) in speed[[FFM, "GRU"]].iterrows()}
     assert last_cell == expected
-
-
-def listed(names: list[str]) -> str:
-    """Names as prose lists them: "A", "A and B", "A, B and C"."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 LEARNED_LITTLE = 0.15  # MMER gained over the first iteration below which a family barely trained either model
