@@ -23,6 +23,9 @@ from results_schema import FFM, FFM_ABLATIONS, LINEAR_ATTENTION, LINEAR_ATTENTIO
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
 GIT = pytest.mark.skipif(not (REPO / ".git").exists(), reason="not a git checkout (a copied working tree)")
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+LEARNED_LITTLE = 0.15  # MMER gained over the first iteration below which a family barely trained either model
+STILL_RISING = 0.02  # MMER gained over the last fifth of the budget from which a curve is still rising
 
 
 def page(name: str) -> str:
@@ -248,9 +251,6 @@ def test_the_every_env_table_gives_each_chunks_throughput() -> None:
     assert last_cell == expected
 
 
-LEARNED_LITTLE = 0.15  # MMER gained over the first iteration below which a family barely trained either model
-
-
 def test_the_every_env_reading() -> None:
     """docs/results.md's reading of cpu-10x-all, from the committed tables: where each model leads beyond the
     spread, which ties say little (saturated, barely learned, the widest spread), the means, and the speed."""
@@ -274,6 +274,7 @@ def test_the_every_env_reading() -> None:
         )
 
     curves = pd.concat(curve_table(path) for path in committed_tables("cpu-10x-all", RESULTS))
+    budget = int(ppo.PRESETS["cpu-10x-all"]["steps"])
     first = (
         curves.sort_values("step").groupby(["env", "model", "seed"])["mmer"].first().groupby(["env", "model"]).mean()
     )
@@ -282,6 +283,9 @@ def test_the_every_env_reading() -> None:
     saturated = table.index[(table[["ffm_mean", "gru_mean"]] >= by_env.SATURATED).all(axis=1)].tolist()
     assert (table.loc[saturated, "verdict"] == TIED).all()
     assert (table.loc[gain.index[gain < LEARNED_LITTLE], "verdict"] == TIED).all()  # "many of the ties"
+    late = mmer_at(curves, int(0.8 * budget)).groupby(["env", "model"])["mmer"].mean()
+    rising = (final.groupby(["env", "model"])["mmer"].mean() - late).unstack("model").min(axis=1)
+    rising = [short[env] for env in rising.index[rising >= STILL_RISING]]
     widest = spread.idxmax()
     seeds = final[final["env"] == widest].groupby("model")["mmer"].agg(["min", "max"]).map("{:.2f}".format)
     means = by_env.model_means(final).set_index("model")
@@ -290,7 +294,6 @@ def test_the_every_env_reading() -> None:
     speed = final.groupby(["env", "model"])["steps_per_s"].mean().unstack("model")
     ratio = speed[FFM] / speed["GRU"]
     assert (ratio > 1).all()  # "on every family"
-    budget = int(ppo.PRESETS["cpu-10x-all"]["steps"])
     assert_quotes(
         "docs/results.md",
         f"Its largest lead, on {short[best]} ({difference[best]:+.3f}), is within the spread ({spread[best]:.3f})",
@@ -300,6 +303,8 @@ def test_the_every_env_reading() -> None:
         f"on {listed(little)} neither gains {LEARNED_LITTLE} MMER over its first iteration; on {short[widest]}, the "
         f"widest spread, the seeds end at {seeds.loc[FFM, 'min']}-{seeds.loc[FFM, 'max']} (FFM) and "
         f"{seeds.loc['GRU', 'min']}-{seeds.loc['GRU', 'max']} (the GRU)",
+        f"{NUMBER_WORDS[len(rising)].capitalize()} of the curves are still rising at the end:** over the last fifth "
+        f"of the budget both models gain {STILL_RISING} MMER or more on {listed(rising)}",
         f"mean normalized final MMER, RayFFM {mean[FFM]}, the GRU {mean['GRU']} (std over seeds), {level} by the rule",
         f"{ratio.min():.2f}x to {ratio.max():.2f}x the GRU's env steps per second",
         f"at {budget:,} ({budget / 15e6:.1%} of that) FFM is ahead beyond the spread on none",
@@ -575,9 +580,6 @@ def test_the_ppo_throughput_prose() -> None:
         f"({padded['env_steps_per_s']:,.0f} to {trimmed['env_steps_per_s']:,.0f} env steps per second)",
         f"it runs {bptt64['env_steps_per_s'] / trimmed['env_steps_per_s']:.2f}x as fast as at BPTT 1,024",
     )
-
-
-NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
 
 
 def test_what_ffm_learns_prose() -> None:
