@@ -303,7 +303,7 @@ def test_the_every_env_reading() -> None:
         f"on {listed(little)} neither gains {LEARNED_LITTLE} MMER over its first iteration; on {short[widest]}, the "
         f"widest spread, the seeds end at {seeds.loc[FFM, 'min']}-{seeds.loc[FFM, 'max']} (FFM) and "
         f"{seeds.loc['GRU', 'min']}-{seeds.loc['GRU', 'max']} (the GRU)",
-        f"{NUMBER_WORDS[len(rising)].capitalize()} of the curves are still rising at the end:** over the last fifth "
+        f"{NUMBER_WORDS[len(rising)].capitalize()} families are still rising at the end:** over the last fifth "
         f"of the budget both models gain {STILL_RISING} MMER or more on {listed(rising)}",
         f"mean normalized final MMER, RayFFM {mean[FFM]}, the GRU {mean['GRU']} (std over seeds), {level} by the rule",
         f"{ratio.min():.2f}x to {ratio.max():.2f}x the GRU's env steps per second",
