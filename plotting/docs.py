@@ -7,6 +7,7 @@ which blocks are stale (the test suite runs it). The prose around a block is wri
 """
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -164,6 +165,50 @@ def ten_times(root: Path) -> str:
         row["env steps/s, GRU / RayFFM"] = " / ".join(f"{speed:.0f}" for speed in speeds)
         row["RayFFM's wall / GRU's"] = f"{walls[FFM].mean() / walls['GRU'].mean():.2f}x"
         rows.append(row)
+    return markdown(pd.DataFrame(rows))
+
+
+def curve_gap(first: pd.DataFrame, again: pd.DataFrame) -> float:
+    """The largest MMER difference between two runs' curves of the same seeds at the same env steps (inf where
+    their seeds or iterations differ)."""
+    keys = ["seed", "step"]
+    paired = first[[*keys, "mmer"]].merge(again[[*keys, "mmer"]], on=keys, how="outer")
+    return (paired["mmer_x"] - paired["mmer_y"]).abs().max() if paired.notna().all().all() else math.inf
+
+
+def repeated(gap: float) -> str:
+    """``curve_gap`` in words."""
+    if gap < 1e-6:
+        return "every seed, to 1e-6"
+    return f"no: MMER up to {gap:.3f} apart" if math.isfinite(gap) else "no: at other iterations"
+
+
+def ten_times_rerun(root: Path) -> str:
+    """The cpu-10x envs run again in cpu-10x-all (same preset, later code), per env and model: each run's final
+    MMER, the re-run's difference and verdict against the first, and whether every seed's curve repeated."""
+    runs = {
+        run: pd.concat(curve_table(path) for path in sorted(root.glob(f"{run}/*/popgym_curves.csv")))
+        for run in ("cpu-10x", EVERY_ENV)
+    }
+    first, again = (runs[run] for run in ("cpu-10x", EVERY_ENV))
+    both = sorted(set(first["env"]) & set(again["env"]))
+    rows = []
+    for env in both:
+        for model in ("GRU", FFM):
+            curves = [run[(run["env"] == env) & (run["model"] == model)] for run in (first, again)]
+            (before, after) = (final_mmer(curve)["mmer"] for curve in curves)
+            gap = curve_gap(*curves)
+            rows.append(
+                {
+                    "env": env,
+                    "model": model,
+                    "cpu-10x final MMER": spread(before.mean(), before.std(), 3),
+                    f"{EVERY_ENV} final MMER": spread(after.mean(), after.std(), 3),
+                    "difference": f"{after.mean() - before.mean():+.3f}",
+                    "verdict": verdict(after.mean(), after.std(), before.mean(), before.std()),
+                    "curves repeated": repeated(gap),
+                }
+            )
     return markdown(pd.DataFrame(rows))
 
 
@@ -679,6 +724,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "linear-attention": linear_attention,
     "ablations": ablations,
     "ten-times": ten_times,
+    "ten-times-rerun": ten_times_rerun,
     "every-env": every_env,
     "every-env-summary": every_env_summary,
     "init-mmer": init_mmer,

@@ -281,8 +281,6 @@ def test_the_every_env_reading() -> None:
     gain = (final.groupby(["env", "model"])["mmer"].mean() - first).unstack("model").max(axis=1)
     little = sorted(short[env] for env in gain.index[gain < LEARNED_LITTLE])
     saturated = table.index[(table[["ffm_mean", "gru_mean"]] >= by_env.SATURATED).all(axis=1)].tolist()
-    assert (table.loc[saturated, "verdict"] == TIED).all()
-    assert (table.loc[gain.index[gain < LEARNED_LITTLE], "verdict"] == TIED).all()  # "many of the ties"
     late = mmer_at(curves, int(0.8 * budget)).groupby(["env", "model"])["mmer"].mean()
     rising = (final.groupby(["env", "model"])["mmer"].mean() - late).unstack("model").min(axis=1)
     rising = [short[env] for env in rising.index[rising >= STILL_RISING]]
@@ -299,7 +297,7 @@ def test_the_every_env_reading() -> None:
         f"Its largest lead, on {short[best]} ({difference[best]:+.3f}), is within the spread ({spread[best]:.3f})",
         f"Where either model leads, it is the GRU:** by more than twice the spread on {against(behind)}, and by more "
         f"than the spread on {against(unsure)}",
-        f"Both models end at {by_env.SATURATED} MMER or above on {listed([short[env] for env in saturated])}; "
+        f"Both models end at {by_env.SATURATED} MMER or above on {listed(sorted(short[env] for env in saturated))}; "
         f"on {listed(little)} neither gains {LEARNED_LITTLE} MMER over its first iteration; on {short[widest]}, the "
         f"widest spread, the seeds end at {seeds.loc[FFM, 'min']}-{seeds.loc[FFM, 'max']} (FFM) and "
         f"{seeds.loc['GRU', 'min']}-{seeds.loc['GRU', 'max']} (the GRU)",
@@ -638,6 +636,37 @@ def test_the_ten_times_prose() -> None:
         f"{final.loc[('RepeatPreviousEasy', 'GRU'), 'min']}-{final.loc[('RepeatPreviousEasy', 'GRU'), 'max']}",
         f"FFM reaches 0.9 at {span('NoisyPositionOnlyCartPoleEasy', FFM)} steps, the GRU at "
         f"{span('NoisyPositionOnlyCartPoleEasy', 'GRU')}",
+    )
+
+
+def test_curve_gap_pairs_seeds_and_steps() -> None:
+    curve = pd.DataFrame({"seed": [0, 0, 1], "step": [10, 20, 10], "mmer": [0.1, 0.2, 0.3]})
+    assert docs.curve_gap(curve, curve) == 0 and docs.repeated(0) == "every seed, to 1e-6"
+    assert docs.curve_gap(curve, curve.assign(mmer=[0.1, 0.25, 0.3])) == pytest.approx(0.05)
+    assert math.isinf(docs.curve_gap(curve, curve.assign(step=[10, 30, 10])))  # another iteration
+    assert math.isinf(docs.curve_gap(curve, curve.iloc[:2]))  # a seed missing
+    assert docs.repeated(math.inf) == "no: at other iterations"
+
+
+def test_the_ten_times_rerun_prose() -> None:
+    """docs/results.md on the cpu-10x envs re-run in cpu-10x-all: the GRU's curves repeat, FFM's move, by as
+    much as the text says."""
+    runs = {
+        run: pd.concat(curve_table(path) for path in committed_tables(run, RESULTS))
+        for run in ("cpu-10x", "cpu-10x-all")
+    }
+    first, again = runs["cpu-10x"], runs["cpu-10x-all"]
+    both = sorted(set(first["env"]) & set(again["env"]))
+    assert both
+    moved = []
+    for env in both:
+        for model in ("GRU", FFM):
+            curves = [run[(run["env"] == env) & (run["model"] == model)] for run in (first, again)]
+            gap = docs.curve_gap(*curves)
+            assert (gap < 1e-6) == (model == "GRU"), (env, model, gap)
+            moved.append(abs(final_mmer(curves[1])["mmer"].mean() - final_mmer(curves[0])["mmer"].mean()))
+    assert_quotes(
+        "docs/results.md", f"FFM's do not, and its final MMER moves by up to {max(moved):.3f} (mean over seeds"
     )
 
 
