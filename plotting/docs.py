@@ -196,7 +196,7 @@ def ten_times_rerun(root: Path) -> str:
     for env in both:
         for model in ("GRU", FFM):
             curves = [run[(run["env"] == env) & (run["model"] == model)] for run in (first, again)]
-            (before, after) = (final_mmer(curve)["mmer"] for curve in curves)
+            before, after = (final_mmer(curve)["mmer"] for curve in curves)
             gap = curve_gap(*curves)
             rows.append(
                 {
