@@ -303,7 +303,8 @@ def test_the_every_env_reading() -> None:
         f"{seeds.loc['GRU', 'min']}-{seeds.loc['GRU', 'max']} (the GRU)",
         f"{NUMBER_WORDS[len(rising)].capitalize()} families are still rising at the end:** over the last fifth "
         f"of the budget both models gain {STILL_RISING} MMER or more on {listed(rising)}",
-        f"mean normalized final MMER, RayFFM {mean[FFM]}, the GRU {mean['GRU']} (std over seeds), FFM {level} by the rule",
+        f"mean normalized final MMER, RayFFM {mean[FFM]}, the GRU {mean['GRU']} (std over seeds), FFM {level} by "
+        "the rule",
         f"{ratio.min():.2f}x to {ratio.max():.2f}x the GRU's env steps per second",
         f"at {budget:,} ({budget / 15e6:.1%} of that) FFM is ahead beyond the spread on none",
     )
