@@ -10,7 +10,7 @@ import argparse
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -183,32 +183,34 @@ def repeated(gap: float) -> str:
     return f"no: MMER up to {gap:.3f} apart" if math.isfinite(gap) else "no: at other iterations"
 
 
-def ten_times_rerun(root: Path) -> str:
-    """The cpu-10x envs run again in cpu-10x-all (same preset, later code), per env and model: each run's final
-    MMER, the re-run's difference and verdict against the first, and whether every seed's curve repeated."""
-    runs = {
-        run: pd.concat(curve_table(path) for path in sorted(root.glob(f"{run}/*/popgym_curves.csv")))
-        for run in ("cpu-10x", EVERY_ENV)
-    }
-    first, again = (runs[run] for run in ("cpu-10x", EVERY_ENV))
-    both = sorted(set(first["env"]) & set(again["env"]))
-    rows = []
-    for env in both:
+def rerun_pairs(root: Path) -> Iterator[tuple[str, str, pd.DataFrame, pd.DataFrame]]:
+    """Each env and model of cpu-10x that cpu-10x-all ran again (same preset, later code), with the curves of
+    the first run and of the re-run."""
+    first, again = (
+        pd.concat(curve_table(path) for path in committed_tables(run, root)) for run in ("cpu-10x", EVERY_ENV)
+    )
+    for env in sorted(set(first["env"]) & set(again["env"])):
         for model in ("GRU", FFM):
-            curves = [run[(run["env"] == env) & (run["model"] == model)] for run in (first, again)]
-            before, after = (final_mmer(curve)["mmer"] for curve in curves)
-            gap = curve_gap(*curves)
-            rows.append(
-                {
-                    "env": env,
-                    "model": model,
-                    "cpu-10x final MMER": spread(before.mean(), before.std(), 3),
-                    f"{EVERY_ENV} final MMER": spread(after.mean(), after.std(), 3),
-                    "difference": f"{after.mean() - before.mean():+.3f}",
-                    "verdict": verdict(after.mean(), after.std(), before.mean(), before.std()),
-                    "curves repeated": repeated(gap),
-                }
-            )
+            yield env, model, *(run[(run["env"] == env) & (run["model"] == model)] for run in (first, again))
+
+
+def ten_times_rerun(root: Path) -> str:
+    """The cpu-10x envs run again in cpu-10x-all (``rerun_pairs``), per env and model: each run's final MMER,
+    the re-run's difference and verdict against the first, and whether every seed's curve repeated."""
+    rows = []
+    for env, model, first, again in rerun_pairs(root):
+        before, after = (final_mmer(curves)["mmer"] for curves in (first, again))
+        rows.append(
+            {
+                "env": env,
+                "model": model,
+                "cpu-10x final MMER": spread(before.mean(), before.std(), 3),
+                f"{EVERY_ENV} final MMER": spread(after.mean(), after.std(), 3),
+                "difference": f"{after.mean() - before.mean():+.3f}",
+                "verdict": verdict(after.mean(), after.std(), before.mean(), before.std()),
+                "curves repeated": repeated(curve_gap(first, again)),
+            }
+        )
     return markdown(pd.DataFrame(rows))
 
 

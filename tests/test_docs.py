@@ -245,8 +245,8 @@ def test_the_every_env_table_gives_each_chunks_throughput() -> None:
     (results/cpu-10x-all/ENV/popgym_mmer.csv, written by ``plotting table``) records it."""
     tables = pd.concat(pd.read_csv(path) for path in sorted(RESULTS.glob("cpu-10x-all/*/popgym_mmer.csv")))
     speed = tables.pivot(index="env", columns="model", values="steps_per_s_mean")
-    block = (REPO / "docs/results.md").read_text().split("<!-- generated: every-env -->")[1].split("<!-- end")[0]
-    last_cell = {cells[0]: cells[-1] for cells in map(row_cells, block.strip().splitlines()[2:])}
+    blocks = {block["name"]: block["body"] for block in docs.BLOCK.finditer((REPO / "docs/results.md").read_text())}
+    last_cell = {cells[0]: cells[-1] for cells in map(row_cells, blocks["every-env"].strip().splitlines()[2:])}
     expected = {env: f"{ffm:.0f} / {gru:.0f} ({ffm / gru:.2f}x)" for env, (ffm, gru) in speed[[FFM, "GRU"]].iterrows()}
     assert last_cell == expected
 
@@ -652,20 +652,13 @@ def test_curve_gap_pairs_seeds_and_steps() -> None:
 def test_the_ten_times_rerun_prose() -> None:
     """docs/results.md on the cpu-10x envs re-run in cpu-10x-all: the GRU's curves repeat, FFM's move, by as
     much as the text says."""
-    runs = {
-        run: pd.concat(curve_table(path) for path in committed_tables(run, RESULTS))
-        for run in ("cpu-10x", "cpu-10x-all")
-    }
-    first, again = runs["cpu-10x"], runs["cpu-10x-all"]
-    both = sorted(set(first["env"]) & set(again["env"]))
-    assert both
+    pairs = list(docs.rerun_pairs(RESULTS))
+    assert pairs
     moved = []
-    for env in both:
-        for model in ("GRU", FFM):
-            curves = [run[(run["env"] == env) & (run["model"] == model)] for run in (first, again)]
-            gap = docs.curve_gap(*curves)
-            assert (gap < 1e-6) == (model == "GRU"), (env, model, gap)
-            moved.append(abs(final_mmer(curves[1])["mmer"].mean() - final_mmer(curves[0])["mmer"].mean()))
+    for env, model, first, again in pairs:
+        gap = docs.curve_gap(first, again)
+        assert (gap < 1e-6) == (model == "GRU"), (env, model, gap)
+        moved.append(abs(final_mmer(again)["mmer"].mean() - final_mmer(first)["mmer"].mean()))
     assert_quotes(
         "docs/results.md", f"FFM's do not, and its final MMER moves by up to {max(moved):.3f} (mean over seeds"
     )
