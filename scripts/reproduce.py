@@ -6,8 +6,9 @@
 
 By default the trial runs at the commit that results/README.md records for its table (the commit column), in a
 temporary git worktree of that commit (its own `ffm` package first on the path), with the run's preset
-(``ppo.py --preset RUN``), and must repeat the committed curve: every iteration's env steps, and its MMER to the
-6 significant digits the curve table keeps ("identical"), or the report names the first iteration that differs.
+(``ppo.py --preset RUN``, or the preset's settings as flags where that commit's ppo.py predates it), and must
+repeat the committed curve: every iteration's env steps, and its MMER to the 6 significant digits the curve table
+keeps ("identical"), or the report names the first iteration that differs.
 With ``--head`` it runs at this checkout instead, where the code may have changed since: its final MMER is then
 compared with the committed seeds' spread (``plotting.verdict``'s: the std over the committed seeds). The
 trial's own folder is left under --out (default: a temporary folder) for a look at it.
@@ -19,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -78,13 +80,42 @@ def recorded_commit(run: str, env: str, model: str, seed: int, readme: Path = RE
     raise SystemExit(f"results/README.md records no commit for run {run!r} (a row whose first cell is `{run}/<...>/`)")
 
 
+def checkout_environ(checkout: Path) -> dict[str, str]:
+    """This environment with the checkout's own ffm package and modules first on the path."""
+    return os.environ | {"PYTHONPATH": os.pathsep.join([str(checkout / "standalone"), str(checkout)])}
+
+
+def preset_of(run: str) -> str:
+    """The ppo.py preset a run was made with: the run's own name, or the longest preset its name starts with
+    (cpu-linear-attention-dot: cpu, with --models LinearAttentionDot)."""
+    from ppo import PRESETS
+
+    named = [preset for preset in PRESETS if run == preset or run.startswith(f"{preset}-")]
+    if not named:
+        raise SystemExit(f"--run: expected a run made with a ppo.py preset ({', '.join(PRESETS)}), got {run!r}")
+    return max(named, key=len)
+
+
+def preset_arguments(checkout: Path, preset: str, environ: Mapping[str, str]) -> list[str]:
+    """``--preset PRESET`` where the checkout's ppo.py has the preset; where it was added later (cpu-10x-all,
+    whose runs are recorded at 7122e63, before it existed), this checkout's preset as flags that ppo.py takes."""
+    known = [sys.executable, "-c", "import sys, ppo; sys.exit(sys.argv[1] not in ppo.PRESETS)", preset]
+    if subprocess.run(known, cwd=checkout, env=environ).returncode == 0:
+        return ["--preset", preset]
+    from ppo import PRESETS
+
+    chosen_per_trial = ("models", "experiment", "samples", "name")
+    return [f"--{flag}={value}" for flag, value in PRESETS[preset].items() if flag not in chosen_per_trial]
+
+
 def run_trial(checkout: Path, run: str, env: str, model: str, seed: int, out: Path) -> pd.DataFrame:
     """One trial with ppo.py of ``checkout`` (its ffm first on the path) and the run's preset; its curve."""
     ppo = (checkout / "ppo.py").read_text()
     choose = ["--seeds", str(seed)] if "POPGYM_SEEDS" in ppo else []  # older ppo.py: seeds 0..samples-1 all run
-    command = [sys.executable, "ppo.py", "--preset", run, "--experiment", env, "--models", model]
-    command += ["--samples", str(seed + 1), *choose, "--storage", str(out), "--name", "reproduce"]
-    environ = os.environ | {"PYTHONPATH": os.pathsep.join([str(checkout / "standalone"), str(checkout)])}
+    environ = checkout_environ(checkout)
+    command = [sys.executable, "ppo.py", *preset_arguments(checkout, preset_of(run), environ)]
+    command += ["--experiment", env, "--models", model, "--samples", str(seed + 1), *choose]
+    command += ["--storage", str(out), "--name", "reproduce"]
     subprocess.run(command, cwd=checkout, env=environ, check=True)
     return trial_curve(load_popgym([out / "reproduce"]), env, model, seed)
 

@@ -1,7 +1,9 @@
 """scripts/reproduce.py: which commit a committed trial is re-run at, and how its curve is compared."""
 
 import importlib.util
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -53,3 +55,53 @@ def test_head_runs_are_read_against_the_committed_seeds_spread() -> None:
     seeds = pd.Series({0: 0.2, 1: 0.4, 2: 0.6})  # std 0.2
     assert "within the seeds' spread (0.2000" in reproduce.within_spread(0.35, seeds, 0)
     assert "outside" in reproduce.within_spread(0.45, seeds, 0)
+
+
+def test_a_run_is_made_with_its_own_preset_or_the_one_its_name_extends() -> None:
+    assert reproduce.preset_of("cpu-10x-all") == "cpu-10x-all"
+    assert reproduce.preset_of("cpu-linear-attention-dot") == "cpu"
+    with pytest.raises(SystemExit, match="expected a run made with a ppo.py preset"):
+        reproduce.preset_of("pomdp-sac")
+
+
+SETTINGS = (
+    "import dataclasses, json, sys, ppo; "
+    "print(json.dumps(dataclasses.asdict(ppo.parse_settings(sys.argv[1:], {})), default=str))"
+)
+
+
+def parsed_settings(checkout: Path, arguments: list[str]) -> dict:
+    """The settings the checkout's ppo.py makes of the arguments, less what differs by checkout or is per run."""
+    printed = subprocess.run(
+        [sys.executable, "-c", SETTINGS, *arguments],
+        cwd=checkout,
+        env=reproduce.checkout_environ(checkout),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    settings = json.loads(printed.stdout.splitlines()[-1])
+    return {key: value for key, value in settings.items() if key not in ("storage", "name")}
+
+
+@pytest.mark.skipif(not (REPO / ".git").exists(), reason="not a git checkout")
+def test_a_preset_newer_than_the_recorded_commit_goes_as_flags_with_the_same_settings(tmp_path: Path) -> None:
+    """cpu-10x-all's runs are recorded at a commit before the preset: its ppo.py gets the preset's settings as
+    flags, and makes of them what this checkout's preset makes (on every setting both commits have)."""
+    commit = reproduce.recorded_commit("cpu-10x-all", "HigherLowerEasy", "GRU", 0)
+    checkout = tmp_path / commit
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(checkout), commit], cwd=REPO, check=True, capture_output=True
+    )
+    try:
+        environ = reproduce.checkout_environ(checkout)
+        assert reproduce.preset_arguments(checkout, "cpu-10x", environ) == ["--preset", "cpu-10x"]
+        flags = reproduce.preset_arguments(checkout, "cpu-10x-all", environ)
+        assert "--preset" not in flags
+        trial = ["--experiment", "HigherLowerEasy", "--models", "GRU", "--samples", "1"]  # as reproduce sets them
+        then, now = parsed_settings(checkout, flags + trial), parsed_settings(REPO, ["--preset", "cpu-10x-all", *trial])
+        shared = then.keys() & now.keys()
+        assert {"steps", "workers", "envs_per_worker", "bptt_cutoff", "minibatch"} <= shared
+        assert {key: then[key] for key in shared} == {key: now[key] for key in shared}
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO, check=True)
