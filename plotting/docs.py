@@ -250,7 +250,7 @@ def every_env(root: Path) -> str:
 
 
 def every_env_summary(root: Path) -> str:
-    """cpu-10x-all in a few lines: envs so far, the verdicts' counts, each model's mean normalized final MMER
+    """cpu-10x-all in a few lines: the envs run, the verdicts' counts, each model's mean normalized final MMER
     over the envs (std over seeds) and the env that the rule picks for the paper's PPO settings besides the
     first (FIRST_PAPER_SETTINGS_ENV), and whether it has run there."""
     final = every_env_trials(root)
@@ -259,7 +259,7 @@ def every_env_summary(root: Path) -> str:
     env, why = next_paper_settings_env(table, already=(FIRST_PAPER_SETTINGS_ENV,))
     status = "run at them (below)" if env in paper_settings_envs(root) else "not run at them yet"
     lines = {
-        "env families so far": f"{len(table)} of {ALL_EASY}",
+        "env families": f"{len(table)} of {ALL_EASY}",
         f"{FFM} against the GRU": counted(table["verdict"]),
         **{
             f"{model}'s mean normalized final MMER over the envs (std over seeds)": spread(
@@ -608,8 +608,7 @@ def rerun(root: Path) -> str:
 # claim is about) against each model it is compared with, on each env or task the claim names.
 CLAIMS = {
     "popgym": "FFM gets more reward than RNNs on POPGym: `cpu` preset, final MMER, each seed's mean over the 6 envs",
-    "ten-times": "... and it holds as training goes on: `cpu-10x`, final MMER",
-    "every-env": "... on every env family's Easy level: `cpu-10x-all`, final MMER (in progress)",
+    "every-env": "... and it holds as training goes on, on every env family's Easy level: `cpu-10x-all`, final MMER",
     "paper-settings": "... and at the paper's PPO batch: `paper-settings`, final MMER",
     "pomdp": "... and as the memory of recurrent SAC / TD3: `pomdp-sac`, `pomdp-td3`, final return",
     "init": "FFM-32,104 does better on RepeatPrevious than FFM-1,1024: `cpu-10x-init`, final MMER",
@@ -635,8 +634,6 @@ def claim_comparisons(root: Path) -> pd.DataFrame:
     per_seed = cpu.groupby(["model", "seed"], as_index=False)["mmer"].mean()
     others = per_seed.groupby("model")["mmer"].mean().drop(FFM).sort_values(ascending=False).index
     rows += [_compare("popgym", "mean over the 6 envs", FFM, other, per_seed, "mmer") for other in others]
-    ten = final_mmer(pd.concat(curve_table(path) for path in sorted(root.glob("cpu-10x/*/popgym_curves.csv"))))
-    rows += [_compare("ten-times", env, FFM, "GRU", mine, "mmer") for env, mine in ten.groupby("env")]
     every = every_env_trials(root)
     rows += [_compare("every-env", env, FFM, "GRU", mine, "mmer") for env, mine in every.groupby("env")]
     curves = load_runs(committed_tables("paper-settings", root))
