@@ -66,18 +66,29 @@ def committed_seeds(curves: pd.DataFrame, env: str, model: str) -> pd.Series:
     return final[(final["env"] == env) & (final["model"] == model)].set_index("seed")["mmer"]
 
 
+def chunk_matches(template: str, env: str, seed: int) -> bool:
+    """Whether a results/README.md chunk folder (``<env>``, ``RepeatPreviousEasy-seed<S>``: each ``<...>`` any
+    text) can hold the trial: its folder is the env or ``ENV-seedS``."""
+    pattern = "".join(".+" if part.startswith("<") else re.escape(part) for part in re.split(r"(<[^>]*>)", template))
+    return any(re.fullmatch(pattern, folder) for folder in (env, f"{env}-seed{seed}"))
+
+
 def recorded_commit(run: str, env: str, model: str, seed: int, readme: Path = RESULTS / "README.md") -> str:
-    """The commit results/README.md's commit column records for the trial: the row of the run's chunks
-    (first cell `run/...<...>/`), and in its cell the one commit, or the part of it that names the env, the
-    seed ("seed S") or the model, else its first part (the run's own commit)."""
+    """The commit results/README.md's commit column records for the trial: the row of the run's chunks that
+    can hold it (first cell `run/<...>/`, ``chunk_matches``), and in its cell the one commit, or the part of
+    it that names the env, the seed ("seed S") or the model, else its first part (the run's own commit)."""
     for line in readme.read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 2 or not re.search(rf"`{re.escape(run)}/[^`]*<[^`]*>/`", cells[0]):
+        chunks = re.findall(rf"`{re.escape(run)}/([^`]*<[^`]*>)/`", cells[0]) if len(cells) > 1 else []
+        if not any(chunk_matches(chunk, env, seed) for chunk in chunks):
             continue
         parts = [part for part in re.split(r"[;,]", cells[-1]) if HASH.search(part)]
         named = [part for part in parts if re.search(rf"\b({re.escape(env)}|seed {seed}|{re.escape(model)})\b", part)]
         return HASH.search((named or parts)[0]).group()
-    raise SystemExit(f"results/README.md records no commit for run {run!r} (a row whose first cell is `{run}/<...>/`)")
+    raise SystemExit(
+        f"results/README.md records no commit for {env}-{model}-{seed} of run {run!r} (a row whose first cell is "
+        f"`{run}/<...>/`, its chunk folder {env} or {env}-seed{seed})"
+    )
 
 
 def checkout_environ(checkout: Path) -> dict[str, str]:

@@ -105,3 +105,19 @@ def test_a_preset_newer_than_the_recorded_commit_goes_as_flags_with_the_same_set
         assert {key: then[key] for key in shared} == {key: now[key] for key in shared}
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO, check=True)
+
+
+def test_a_trial_takes_the_commit_of_the_row_whose_chunks_can_hold_it(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "| file | what | commit |\n|---|---|---|\n"
+        "| `cpu/<env>/`, `cpu-ablations/<env>/` | tables | a2418b8; LinearAttention 7fcc6e3 |\n"
+        "| `paper-settings/RepeatPreviousEasy-seed<S>/` | tables | seed 0 2e6e22c; seed 1 4e38947 |\n"
+        "| `paper-settings/MultiarmedBanditEasy-seed<S>/` | tables | seed 0 d7ba8f9 |\n"
+    )
+    assert reproduce.recorded_commit("cpu-ablations", "RepeatPreviousEasy", "RayFFMNoDecay", 2, readme) == "a2418b8"
+    assert reproduce.recorded_commit("cpu", "RepeatFirstEasy", "LinearAttention", 0, readme) == "7fcc6e3"
+    assert reproduce.recorded_commit("paper-settings", "RepeatPreviousEasy", "GRU", 1, readme) == "4e38947"
+    assert reproduce.recorded_commit("paper-settings", "MultiarmedBanditEasy", "GRU", 0, readme) == "d7ba8f9"
+    with pytest.raises(SystemExit, match="records no commit"):
+        reproduce.recorded_commit("paper-settings", "RepeatFirstEasy", "GRU", 0, readme)
