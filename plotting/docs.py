@@ -58,7 +58,8 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def spread(mean: float, std: float, digits: int) -> str:
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    """Mean ± std over seeds; the mean alone, marked, where one seed gives no std."""
+    return f"{mean:.{digits}f} (1 seed)" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def bold(text: str) -> str:
@@ -668,6 +669,7 @@ def verdicts(root: Path) -> str:
         mine = table[table["claim"] == name]
         digits = 0 if name in ("pomdp", "speed") else 3
         for row in mine.itertuples():
+            gap = seeds_spread(row.std, row.other_std)
             rows.append(
                 {
                     "claim": text,
@@ -675,7 +677,7 @@ def verdicts(root: Path) -> str:
                     "model": spread(row.mean, row.std, digits),
                     "other": spread(row.other_mean, row.other_std, digits),
                     "difference": f"{row.mean - row.other_mean:+.{digits}f}",
-                    "seeds' spread": f"{seeds_spread(row.std, row.other_std):.{digits}f}",
+                    "seeds' spread": "none" if math.isnan(gap) else f"{gap:.{digits}f}",
                     "verdict": row.verdict,
                 }
             )
