@@ -363,7 +363,7 @@ def paper_settings(root: Path) -> str:
         mine = ends[(ends["env"] == env) & (ends["model"] == model)]
         row = {"env": env, "model": model}
         for key, cell in cells.items():
-            row[columns[key]] = spread(cell["mean"], cell["std"], 3) if cell["seeds"] > 1 else f"{cell['mean']:.3f}"
+            row[columns[key]] = spread(cell["mean"], cell["std"], 3)
         row |= {
             "at env steps": " / ".join(f"{cell['step']:,.0f}" for cell in cells.values()),
             "seeds (paper settings)": f"{cells['end', PAPER]['seeds']:.0f}",
