@@ -838,6 +838,41 @@ def test_the_paper_settings_prose() -> None:
     )
 
 
+def test_the_second_paper_settings_env_prose() -> None:
+    """docs/results.md's reading of the paper-settings run on its second env, from the tables: the seeds so far
+    until all three are in; then the ranking at the end against the scaled-down run's, at equal env steps, and
+    the cost."""
+    env, seeds = paper_settings_second_env()
+    if seeds < 3:
+        run_so_far = f"{NUMBER_WORDS[seeds]} seed{'s' if seeds > 1 else ''} of three {'has' if seeds == 1 else 'have'}"
+        assert_quotes("docs/results.md", f"On {env}, {run_so_far} run so far")
+        return
+    curves = load_runs(committed_tables("paper-settings", RESULTS)).query("env == @env")
+    paper, scaled = (curves[curves["run"] == run] for run in (PAPER, SCALED))
+    ends = {run: final_mmer(trials).groupby("model") for run, trials in ((PAPER, paper), (SCALED, scaled))}
+    said = {}
+    for run, end in ends.items():
+        mean, std = end["mmer"].mean(), end["mmer"].std()
+        said[run] = verdict(mean[FFM], std[FFM], mean["GRU"], std["GRU"])
+        assert_quotes(
+            "docs/results.md",
+            f"RayFFM {mean[FFM]:.3f} ± {std[FFM]:.3f}, the GRU {mean['GRU']:.3f} ± {std['GRU']:.3f} ({said[run]})",
+        )
+    assert_quotes("docs/results.md", f"FFM {said[PAPER]} at the end where the scaled-down batch left it {said[SCALED]}")
+    batch = paper["step"].min()
+    equal = mmer_at(paper, final_mmer(scaled)["step"].min()).groupby("model")["mmer"].mean()
+    assert_quotes(
+        "docs/results.md",
+        f"after {mmer_at(paper, final_mmer(scaled)['step'].min())['step'].max() // batch:.0f} batches RayFFM is at "
+        f"{equal[FFM]:.3f}, the GRU at {equal['GRU']:.3f}",
+    )
+    speed, walls = ends[PAPER]["steps_per_s"].mean(), ends[PAPER]["wall_s"].mean()
+    assert_quotes(
+        "docs/results.md",
+        f"{walls[FFM] / walls['GRU']:.2f}x the GRU's wall time ({speed[FFM]:.0f} against {speed['GRU']:.0f} env steps",
+    )
+
+
 # provenance: the commit of each committed result, recorded once (results/README.md's commit column)
 
 HEX = re.compile(r"\b[0-9a-f]{7,40}\b")
