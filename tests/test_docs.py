@@ -762,6 +762,17 @@ def test_the_second_paper_settings_env_on_the_front_page() -> None:
     )
 
 
+def first_at(trials: pd.DataFrame, model: str, level: float) -> pd.Series:
+    """Per seed, the env steps at which a model's curve first reaches ``level``."""
+    mine = trials[(trials["model"] == model) & (trials["mmer"] >= level)]
+    return mine.groupby("seed")["step"].min()
+
+
+def span(steps: pd.Series) -> str:
+    """Env steps over seeds as prose gives them: one number, or the smallest and largest."""
+    return f"{steps.min():,.0f}" if steps.min() == steps.max() else f"{steps.min():,.0f}-{steps.max():,.0f}"
+
+
 def test_the_paper_settings_prose() -> None:
     """docs/results.md's and the README's reading of the paper-settings run against cpu-10x on its first env,
     RepeatPreviousEasy, from their tables."""
@@ -815,20 +826,14 @@ def test_the_paper_settings_prose() -> None:
         f"({equal['mmer'].min():.2f} to {equal['mmer'].max():.2f} over trials)",
     )
 
-    def first_at(trials: pd.DataFrame, model: str, level: float) -> pd.Series:
-        mine = trials[(trials["model"] == model) & (trials["mmer"] >= level)]
-        return mine.groupby("seed")["step"].min()
-
     gru, gru_scaled = first_at(paper, "GRU", 0.9), first_at(scaled, "GRU", 0.9)
     scaled_ffm = ends[SCALED]["mmer"].mean()[FFM]
     ffm = first_at(paper, FFM, round(scaled_ffm, 2))
-    span = {name: f"{s.min():,.0f}" if s.min() == s.max() else f"{s.min():,.0f}-{s.max():,.0f}" for name, s in
-            (("gru", gru), ("ffm", ffm))}  # fmt: skip
     scaled_span = f"{gru_scaled.min() / 1e3:.0f}-{gru_scaled.max() / 1e3:.0f}k"
     assert_quotes(
         "docs/results.md",
-        f"passes 0.9 at {span['gru']} env steps (`cpu-10x`: {scaled_span})",
-        f"final {scaled_ffm:.2f} at {span['ffm']}",
+        f"passes 0.9 at {span(gru)} env steps (`cpu-10x`: {scaled_span})",
+        f"final {scaled_ffm:.2f} at {span(ffm)}",
     )
     speed = ends[PAPER]["steps_per_s"].mean()
     walls = ends[PAPER]["wall_s"].mean()
@@ -840,8 +845,8 @@ def test_the_paper_settings_prose() -> None:
 
 def test_the_second_paper_settings_env_prose() -> None:
     """docs/results.md's reading of the paper-settings run on its second env, from the tables: the seeds so far
-    until all three are in; then the ranking at the end against the scaled-down run's, at equal env steps, and
-    the cost."""
+    until all three are in; then the ranking at the end against the scaled-down run's, at equal env steps, how
+    many env steps each model needs for the scaled-down run's final score, and the cost."""
     env, seeds = paper_settings_second_env()
     if seeds < 3:
         run_so_far = f"{NUMBER_WORDS[seeds]} seed{'s' if seeds > 1 else ''} of three {'has' if seeds == 1 else 'have'}"
@@ -858,13 +863,28 @@ def test_the_second_paper_settings_env_prose() -> None:
             "docs/results.md",
             f"RayFFM {mean[FFM]:.3f} ± {std[FFM]:.3f}, the GRU {mean['GRU']:.3f} ± {std['GRU']:.3f} ({said[run]})",
         )
-    assert_quotes("docs/results.md", f"FFM {said[PAPER]} at the end where the scaled-down batch left it {said[SCALED]}")
+    assert_quotes("docs/results.md", f"At the end: {said[PAPER]}, where the scaled-down batch was {said[SCALED]}")
+
     batch = paper["step"].min()
-    equal = mmer_at(paper, final_mmer(scaled)["step"].min()).groupby("model")["mmer"].mean()
+    scaled_batch = scaled.sort_values("step").groupby(["model", "seed"])["step"].diff().dropna()
+    assert scaled_batch.nunique() == 1 and batch % scaled_batch.iloc[0] == 0
+    scaled_final = ends[SCALED]["mmer"].mean()
+    equal = mmer_at(paper, final_mmer(scaled)["step"].min())
+    assert equal["step"].nunique() == 1
+    at_equal = equal.groupby("model")["mmer"].mean()
     assert_quotes(
         "docs/results.md",
-        f"after {mmer_at(paper, final_mmer(scaled)['step'].min())['step'].max() // batch:.0f} batches RayFFM is at "
-        f"{equal[FFM]:.3f}, the GRU at {equal['GRU']:.3f}",
+        f"after {equal['step'].iloc[0] // batch:.0f} batches RayFFM is at {at_equal[FFM]:.3f}, the GRU at "
+        f"{at_equal['GRU']:.3f}, where `cpu-10x` has ended at {scaled_final[FFM]:.2f} and {scaled_final['GRU']:.2f}",
+        f"one PPO iteration per {batch:,} env steps, where `cpu-10x` makes {batch // scaled_batch.iloc[0]:.0f} of "
+        f"{scaled_batch.iloc[0]:,.0f} env steps each on this env",
+    )
+    needs = {model: first_at(paper, model, round(scaled_final[model], 2)) for model in (FFM, "GRU")}
+    assert all(len(steps) == 3 for steps in needs.values())  # every seed gets there
+    assert_quotes(
+        "docs/results.md",
+        f"the GRU reaches `cpu-10x`'s final {scaled_final['GRU']:.2f} at {span(needs['GRU'])} env steps, RayFFM its "
+        f"{scaled_final[FFM]:.2f} at {span(needs[FFM])}",
     )
     speed, walls = ends[PAPER]["steps_per_s"].mean(), ends[PAPER]["wall_s"].mean()
     assert_quotes(
