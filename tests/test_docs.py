@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pandas.api.typing import DataFrameGroupBy
 
 import models
 import ppo
@@ -67,12 +68,12 @@ def ten_times() -> pd.DataFrame:
     return pd.concat(curve_table(path) for path in sorted(RESULTS.glob("cpu-10x/*/popgym_curves.csv")))
 
 
-def paper_settings_second_env() -> tuple[str, int]:
-    """The second env run at the paper's PPO settings (the every-family rule's pick) and its seeds so far."""
+def paper_settings_second_env() -> str:
+    """The second env run at the paper's PPO settings (the every-family rule's pick), with its 3 seeds."""
     trials = ppo_trials("paper-settings")
     second = trials[trials["env"] != by_env.FIRST_PAPER_SETTINGS_ENV]
-    assert second["env"].nunique() == 1
-    return second["env"].iloc[0], second["seed"].nunique()
+    assert second["env"].nunique() == 1 and second["seed"].nunique() == 3
+    return second["env"].iloc[0]
 
 
 def ppo_trials(run: str) -> pd.DataFrame:
@@ -117,7 +118,7 @@ def test_the_answer_on_the_front_page() -> None:
     trained = final_mmer(load_runs(committed_tables("paper-settings", RESULTS)).query("run == @PAPER"))
     trained = trained.groupby(["env", "model"])["steps_per_s"].mean().unstack("model")
     trained_ratio = trained[FFM] / trained["GRU"]
-    first, second = by_env.FIRST_PAPER_SETTINGS_ENV, paper_settings_second_env()[0]
+    first, second = by_env.FIRST_PAPER_SETTINGS_ENV, paper_settings_second_env()
     slowest = min(ppo_ratio.min(), trained_ratio.min())  # "1.2x to"
     assert_quotes(
         "README.md",
@@ -167,7 +168,7 @@ def test_the_verdicts_on_the_front_page_follow_the_rule() -> None:
     init = rows["init"]["verdict"]
     ablation = rows["ablations"]["verdict"]
     paper = rows["paper-settings"]["verdict"]
-    first, (second, seeds) = by_env.FIRST_PAPER_SETTINGS_ENV, paper_settings_second_env()
+    first, second = by_env.FIRST_PAPER_SETTINGS_ENV, paper_settings_second_env()
     every_env = by_env.relative_by_env(docs.every_env_trials(RESULTS))
     assert second == by_env.next_paper_settings_env(every_env, already=(first,))[0]  # the rule's pick
     assert (rows["pomdp"]["verdict"] == TIED).all() and (ablation == INCONCLUSIVE).all()
@@ -177,7 +178,7 @@ def test_the_verdicts_on_the_front_page_follow_the_rule() -> None:
         f"of the GRU by {lead['GRU']} and the LSTM by {lead['LSTM']}, more than the seeds' spread "
         f"({spreads[0]} and {spreads[1]}) but less than twice it |",
         f"| **{verdicts['paper-settings']}**: {paper[first]} on {first}, as with the scaled-down batch; "
-        + (f"{paper[second]} on {second}" if seeds == 3 else f"{second} has {seeds} of 3 seeds so far"),
+        f"{paper[second]} on {second}",
         f"| **{verdicts['pomdp']}**: {TIED} on all {len(rows['pomdp'])}, every gap within the seeds' spread |",
         f"| **{verdicts['init']}**: {init['RepeatPreviousEasy']} on Easy (still far {BEHIND} the GRU), "
         f"{init['RepeatPreviousMedium']} on Medium",
@@ -742,23 +743,22 @@ def test_the_init_study_prose() -> None:
 
 
 def test_the_second_paper_settings_env_on_the_front_page() -> None:
-    """The README's paper-settings row on the second env (the every-family rule's pick): its final MMERs, seeds
-    so far, env steps and the trials of both envs; docs/results.md's budget row, from the committed tables."""
-    second, seeds = paper_settings_second_env()
+    """The README's paper-settings row on the second env (the every-family rule's pick): its final MMERs, env
+    steps and the trials of both envs; docs/results.md's budget row, from the committed tables."""
+    second = paper_settings_second_env()
     trials = ppo_trials("paper-settings")
     mine = trials[trials["env"] == second]
     final = mine.groupby("model")["mmer"].mean()
-    assert mine["step"].nunique() == 1 and len(mine) == 2 * seeds
-    so_far = f"{seeds} of 3 seeds so far" if seeds < 3 else "3 seeds"
+    assert mine["step"].nunique() == 1 and len(mine) == 2 * 3
     assert_quotes(
         "README.md",
-        f"(3 seeds), {second} {final[FFM]:.3f} vs {final['GRU']:.3f} ({so_far})",
+        f"(3 seeds), {second} {final[FFM]:.3f} vs {final['GRU']:.3f} (3 seeds)",
         f"{mine['step'].iloc[0]:,.0f} on {second}, {len(trials)} trials, at",
     )
     assert_quotes(
         "docs/results.md",
-        f"| `paper-settings` | RayFFM, GRU x 2 envs ({by_env.FIRST_PAPER_SETTINGS_ENV}: 3 seeds; {second}: "
-        f"{f'{seeds} of 3' if seeds < 3 else '3 seeds'}) = {len(trials)} |",
+        f"| `paper-settings` | RayFFM, GRU x 2 envs ({by_env.FIRST_PAPER_SETTINGS_ENV}: 3 seeds; {second}: 3 seeds) "
+        f"= {len(trials)} |",
     )
 
 
@@ -773,15 +773,39 @@ def span(steps: pd.Series) -> str:
     return f"{steps.min():,.0f}" if steps.min() == steps.max() else f"{steps.min():,.0f}-{steps.max():,.0f}"
 
 
+def paper_settings_runs(env: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, DataFrameGroupBy]]:
+    """One env's curves at the paper's PPO settings and scaled down, and each run's final MMERs by model."""
+    curves = load_runs(committed_tables("paper-settings", RESULTS)).query("env == @env")
+    paper, scaled = (curves[curves["run"] == run] for run in (PAPER, SCALED))
+    ends = {run: final_mmer(trials).groupby("model") for run, trials in ((PAPER, paper), (SCALED, scaled))}
+    return paper, scaled, ends
+
+
+def iterations_quote(batch: int, scaled: pd.DataFrame) -> str:
+    """The prose's comparison of a paper-settings iteration (``batch`` env steps) with the scaled-down run's."""
+    steps = scaled.sort_values("step").groupby(["model", "seed"])["step"].diff().dropna()
+    assert steps.nunique() == 1 and batch % steps.iloc[0] == 0
+    return (
+        f"one PPO iteration per {batch:,} env steps, where `cpu-10x` makes {batch // steps.iloc[0]:.0f} of "
+        f"{steps.iloc[0]:,.0f} env steps each on this env"
+    )
+
+
+def cost_quote(paper_ends: DataFrameGroupBy) -> str:
+    """The prose's cost of a RayFFM trial at the paper's settings against the GRU's."""
+    speed, walls = paper_ends["steps_per_s"].mean(), paper_ends["wall_s"].mean()
+    return (
+        f"{walls[FFM] / walls['GRU']:.2f}x the GRU's wall time ({speed[FFM]:.0f} against {speed['GRU']:.0f} env steps"
+    )
+
+
 def test_the_paper_settings_prose() -> None:
     """docs/results.md's and the README's reading of the paper-settings run against cpu-10x on its first env,
     RepeatPreviousEasy, from their tables."""
-    curves = load_runs(committed_tables("paper-settings", RESULTS)).query("env == @by_env.FIRST_PAPER_SETTINGS_ENV")
-    paper, scaled = (curves[curves["run"] == run] for run in (PAPER, SCALED))
-    ends = {run: final_mmer(trials).groupby("model") for run, trials in ((PAPER, paper), (SCALED, scaled))}
+    env = by_env.FIRST_PAPER_SETTINGS_ENV
+    paper, scaled, ends = paper_settings_runs(env)
     final = ends[PAPER]["mmer"].mean()
     seeds = sorted(paper["seed"].unique())
-    env = by_env.FIRST_PAPER_SETTINGS_ENV
     assert_quotes("README.md", f"RayFFM vs GRU: {env} {final[FFM]:.3f} vs {final['GRU']:.3f} ({len(seeds)} seeds)")
     steps = ends[PAPER]["step"].max()
     assert steps.nunique() == 1
@@ -800,13 +824,7 @@ def test_the_paper_settings_prose() -> None:
         f"a budget of {budget:,} env steps (40 x 65,536; whole episodes make {count} iterations of {batch:,}, ending "
         f"at {steps.iloc[0]:,.0f})",
     )
-    scaled_steps = scaled.sort_values("step").groupby(["model", "seed"])["step"].diff().dropna()
-    assert scaled_steps.nunique() == 1 and batch % scaled_steps.iloc[0] == 0
-    assert_quotes(
-        "docs/results.md",
-        f"one PPO iteration per {batch:,} env steps, where `cpu-10x` makes {batch // scaled_steps.iloc[0]:.0f} of "
-        f"{scaled_steps.iloc[0]:,.0f} env steps each on this env",
-    )
+    assert_quotes("docs/results.md", iterations_quote(batch, scaled))
     assert_quotes("docs/results.md", f"The GRU ends at {final['GRU']:.3f}, RayFFM at {final[FFM]:.3f}")
     assert (final["GRU"] > final[FFM]) == (ends[SCALED]["mmer"].mean()["GRU"] > ends[SCALED]["mmer"].mean()[FFM])
     ffm_curve = paper[paper["model"] == FFM].groupby("step")["mmer"].mean()
@@ -835,26 +853,14 @@ def test_the_paper_settings_prose() -> None:
         f"passes 0.9 at {span(gru)} env steps (`cpu-10x`: {scaled_span})",
         f"final {scaled_ffm:.2f} at {span(ffm)}",
     )
-    speed = ends[PAPER]["steps_per_s"].mean()
-    walls = ends[PAPER]["wall_s"].mean()
-    assert_quotes(
-        "docs/results.md",
-        f"{walls[FFM] / walls['GRU']:.2f}x the GRU's wall time ({speed[FFM]:.0f} against {speed['GRU']:.0f} env steps",
-    )
+    assert_quotes("docs/results.md", cost_quote(ends[PAPER]))
 
 
 def test_the_second_paper_settings_env_prose() -> None:
-    """docs/results.md's reading of the paper-settings run on its second env, from the tables: the seeds so far
-    until all three are in; then the ranking at the end against the scaled-down run's, at equal env steps, how
-    many env steps each model needs for the scaled-down run's final score, and the cost."""
-    env, seeds = paper_settings_second_env()
-    if seeds < 3:
-        run_so_far = f"{NUMBER_WORDS[seeds]} seed{'s' if seeds > 1 else ''} of three {'has' if seeds == 1 else 'have'}"
-        assert_quotes("docs/results.md", f"On {env}, {run_so_far} run so far")
-        return
-    curves = load_runs(committed_tables("paper-settings", RESULTS)).query("env == @env")
-    paper, scaled = (curves[curves["run"] == run] for run in (PAPER, SCALED))
-    ends = {run: final_mmer(trials).groupby("model") for run, trials in ((PAPER, paper), (SCALED, scaled))}
+    """docs/results.md's reading of the paper-settings run on its second env, from the tables: the ranking at
+    the end against the scaled-down run's, at equal env steps, how many env steps each model needs for the
+    scaled-down run's final score, and the cost."""
+    paper, scaled, ends = paper_settings_runs(paper_settings_second_env())
     said = {}
     for run, end in ends.items():
         mean, std = end["mmer"].mean(), end["mmer"].std()
@@ -866,8 +872,6 @@ def test_the_second_paper_settings_env_prose() -> None:
     assert_quotes("docs/results.md", f"At the end: {said[PAPER]}, where the scaled-down batch was {said[SCALED]}")
 
     batch = paper["step"].min()
-    scaled_batch = scaled.sort_values("step").groupby(["model", "seed"])["step"].diff().dropna()
-    assert scaled_batch.nunique() == 1 and batch % scaled_batch.iloc[0] == 0
     scaled_final = ends[SCALED]["mmer"].mean()
     equal = mmer_at(paper, final_mmer(scaled)["step"].min())
     assert equal["step"].nunique() == 1
@@ -876,8 +880,7 @@ def test_the_second_paper_settings_env_prose() -> None:
         "docs/results.md",
         f"after {equal['step'].iloc[0] // batch:.0f} batches RayFFM is at {at_equal[FFM]:.3f}, the GRU at "
         f"{at_equal['GRU']:.3f}, where `cpu-10x` has ended at {scaled_final[FFM]:.2f} and {scaled_final['GRU']:.2f}",
-        f"one PPO iteration per {batch:,} env steps, where `cpu-10x` makes {batch // scaled_batch.iloc[0]:.0f} of "
-        f"{scaled_batch.iloc[0]:,.0f} env steps each on this env",
+        iterations_quote(batch, scaled),
     )
     needs = {model: first_at(paper, model, round(scaled_final[model], 2)) for model in (FFM, "GRU")}
     assert all(len(steps) == 3 for steps in needs.values())  # every seed gets there
@@ -886,11 +889,7 @@ def test_the_second_paper_settings_env_prose() -> None:
         f"the GRU reaches `cpu-10x`'s final {scaled_final['GRU']:.2f} at {span(needs['GRU'])} env steps, RayFFM its "
         f"{scaled_final[FFM]:.2f} at {span(needs[FFM])}",
     )
-    speed, walls = ends[PAPER]["steps_per_s"].mean(), ends[PAPER]["wall_s"].mean()
-    assert_quotes(
-        "docs/results.md",
-        f"{walls[FFM] / walls['GRU']:.2f}x the GRU's wall time ({speed[FFM]:.0f} against {speed['GRU']:.0f} env steps",
-    )
+    assert_quotes("docs/results.md", cost_quote(ends[PAPER]))
 
 
 # provenance: the commit of each committed result, recorded once (results/README.md's commit column)
